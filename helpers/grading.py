@@ -1,0 +1,17 @@
+"""Failure messages for the lab's checks that a beginner can read."""
+from __future__ import annotations
+
+
+class CheckFailed(AssertionError):
+    """A failed lab check; Jupyter shows only its message, not a traceback of the test code."""
+
+    def _render_traceback_(self) -> list[str]:
+        """Return the lines IPython prints instead of a traceback (keeps hidden checks hidden)."""
+        return [f"\x1b[0;31mCheckFailed\x1b[0m: {line}" if i == 0 else line
+                for i, line in enumerate(str(self).splitlines() or [""])]
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise CheckFailed with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
