@@ -31,7 +31,7 @@ def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
     bad = (labels < 0) | (labels >= num_classes)
     if np.any(bad):
         raise ValueError(
-            f"one_hot got label {labels[bad][0]!r} at index {int(np.argmax(bad))}; "
+            f"one_hot got label {labels[bad][0].item()!r} at index {int(np.argmax(bad))}; "
             f"labels must lie in 0..{num_classes - 1} for num_classes={num_classes}."
         )
     encoded = np.zeros((len(labels), num_classes))

@@ -15,3 +15,14 @@ def check(condition: bool, message: str) -> None:
     """Raise CheckFailed with ``message`` unless ``condition`` holds."""
     if not condition:
         raise CheckFailed(message)
+
+
+def failure(call: str, error: BaseException, hint: str = "") -> CheckFailed:
+    """Return a CheckFailed saying why ``call`` did not give an answer, in words a beginner can act on."""
+    if isinstance(error, KeyboardInterrupt):
+        text = f"{call} did not finish: it was stopped after running too long. Look for a loop that never ends."
+    elif isinstance(error, NotImplementedError):
+        text = f"{call} is not written yet: replace `raise NotImplementedError()` with your code."
+    else:
+        text = f"{call} failed with {type(error).__name__}: {error}"
+    return CheckFailed(f"{text} {hint}".strip())

@@ -1,0 +1,99 @@
+"""Instructor tools: a scratch copy of the course, submissions built from the solutions, grades.
+
+Used by the end-to-end tests and the autograding benchmark; an instructor can use them to try
+nbgrader on fake students before a real class. Needs a checkout of the lab (solutions/ beside
+helpers/), not just the installed package.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "ch8"
+_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+def make_scratch_course(dest: Path) -> Path:
+    """Copy the course (solutions/ and nbgrader_config.py) into ``dest``; return ``dest``."""
+    if not (ROOT / "solutions" / ASSIGNMENT).is_dir():
+        raise FileNotFoundError(f"{ROOT / 'solutions'} not found: helpers.course needs a checkout of the lab.")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "solutions", dest / "solutions")
+    shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    return dest
+
+
+def nbgrader(course: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course`` with this Python; return the finished process."""
+    env = dict(os.environ)
+    # nbgrader runs alembic (in this Python's bin folder) to set up its database.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["JUPYTER_PREFER_ENV_PATH"] = "1"
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def solution_answers(course: Path) -> dict[str, dict[str, str]]:
+    """Return {notebook: {grade_id: answer}} for every solution cell, markers removed."""
+    answers: dict[str, dict[str, str]] = {}
+    for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        answers[path.stem] = {
+            cell.metadata.nbgrader["grade_id"]: "\n".join(
+                line for line in cell.source.splitlines() if not _MARKERS.match(line))
+            for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")
+        }
+    return answers
+
+
+def write_submission(course: Path, student: str, notebook: str,
+                     answers: dict[str, str] | None = None,
+                     edit: dict[str, str | None] | None = None) -> Path:
+    """Write one student's copy of ``notebook`` into course/submitted; return its path.
+
+    Starts from the released copy; ``answers`` maps grade_id -> code pasted into that solution
+    cell; ``edit`` maps grade_id -> new source for any cell, or None to delete the cell.
+    """
+    nb = nbformat.read(course / "notebooks" / ASSIGNMENT / f"{notebook}.ipynb", as_version=4)
+    answers, edit = answers or {}, edit or {}
+    cells = []
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in edit and edit[grade_id] is None:
+            continue
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+        if edit.get(grade_id) is not None:
+            cell.source = edit[grade_id]
+        cells.append(cell)
+    nb.cells = cells
+    path = course / "course" / "submitted" / student / ASSIGNMENT / f"{notebook}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def write_complete_submission(course: Path, student: str) -> list[Path]:
+    """Write a submission with every placeholder answered as in the solutions; return the paths."""
+    return [write_submission(course, student, notebook, answers)
+            for notebook, answers in solution_answers(course).items()]
+
+
+def cell_scores(course: Path, student: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """Return {(notebook, grade_id): (score, max_score)} for one autograded student."""
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'course' / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(ASSIGNMENT, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                scores[(notebook.name, grade.name)] = (grade.score, grade.max_score)
+    return scores

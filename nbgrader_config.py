@@ -1,0 +1,44 @@
+"""nbgrader configuration for the chapter 8 lab. Every nbgrader command works from this folder.
+
+Folders: the source notebooks (with solutions and hidden tests) are solutions/<assignment>/, the
+student copies are notebooks/<assignment>/; submissions, autograded copies, feedback, the
+exchange and the gradebook live under course/ (git-ignored: they hold students' data).
+"""
+import os
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+COURSE = os.path.join(ROOT, "course")
+
+os.makedirs(COURSE, exist_ok=True)  # sqlite cannot create the folder of its database
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.course_id = "grokking-ch8"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
+# The default exchange (/srv/nbgrader/exchange) is not writable on most machines.
+c.Exchange.root = os.path.join(COURSE, "exchange")
+
+# Autograding: the student copies carry kernel name "python3"; force it in case a student's
+# JupyterLab saved another (a conda env name, say), which would make nbgrader fail to start it.
+c.Execute.kernel_name = "python3"
+# Per cell. With NBGRADER_EXECUTION set the long runs are short (each cell < 5 s here), so a cell
+# that needs a minute is a loop that never ends: nbgrader interrupts it, records the error and
+# goes on with the next cell and the next submission.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+# A student who deleted a graded test cell still gets it run: nbgrader puts it back.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must not show the hidden tests' code (nbgrader's default feedback prints it).
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The lab's common commands, the same on every machine: python3 tasks.py COMMAND [ARGS...].
+
+  lab        set up .venv (first time only) and open the lab in JupyterLab
+  test       set up .venv and run every test (unit tests, nbval over solutions/, nbgrader end to end)
+  setup      create .venv and install the packages and the helpers (skipped when up to date)
+  release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
+  autograde  autograde every submission in course/submitted/ (nbgrader autograde)
+  feedback   write HTML feedback for every autograded submission (nbgrader generate_feedback)
+  export     write all grades to course/grades.csv (nbgrader export)
+  figures    rerun the solution notebooks and rewrite labguide/figures/
+  bench      print the benchmark figures (MNIST load time, notebook run time, autograde time)
+
+Only the Python standard library is used here, so this file runs before anything is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / "lab-installed.sha256"
+ASSIGNMENT = "ch8"
+
+
+def _fingerprint() -> str:
+    """Return a hash of the files that decide what gets installed."""
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _env() -> dict[str, str]:
+    """Return the environment for the lab's tools: .venv first on PATH, its kernels preferred."""
+    env = dict(os.environ)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = str(VENV)
+    # A "python3" kernel installed in the user's home folder must not shadow the one in .venv.
+    env["JUPYTER_PREFER_ENV_PATH"] = "1"
+    return env
+
+
+def _run(*args: str | Path) -> int:
+    """Run a command from the repository root with the lab's environment; return its exit code."""
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.call([str(a) for a in args], cwd=ROOT, env=_env())
+
+
+def setup() -> int:
+    """Create .venv and install requirements.txt and the helpers package, unless already done."""
+    if not PYTHON.exists():
+        print(f"Creating the virtual environment {VENV} ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return 0
+    code = _run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check",
+                "-r", "requirements.txt", "-e", ".")
+    if code == 0:
+        STAMP.write_text(_fingerprint())
+    return code
+
+
+def _nbgrader(*args: str) -> int:
+    return setup() or _run(PYTHON, "-m", "nbgrader", *args)
+
+
+def lab(*args: str) -> int:
+    """Open JupyterLab on the first practice notebook."""
+    return setup() or _run(PYTHON, "-m", "jupyter", "lab",
+                           f"notebooks/{ASSIGNMENT}/01_overfitting.ipynb", *args)
+
+
+def test(*args: str) -> int:
+    """Run the unit tests, nbval over the solution notebooks and the nbgrader pipeline tests."""
+    return setup() or _run(PYTHON, "-m", "pytest", "tests", f"solutions/{ASSIGNMENT}", "--nbval",
+                           "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+                           *args)
+
+
+def release(*args: str) -> int:
+    return _nbgrader("generate_assignment", ASSIGNMENT, "--force", *args)
+
+
+def autograde(*args: str) -> int:
+    return _nbgrader("autograde", ASSIGNMENT, *args)
+
+
+def feedback(*args: str) -> int:
+    return _nbgrader("generate_feedback", ASSIGNMENT, *args)
+
+
+def export(*args: str) -> int:
+    return _nbgrader("export", "--to", "course/grades.csv", *args)
+
+
+def figures(*args: str) -> int:
+    return setup() or _run(PYTHON, "labguide/make_figures.py", *args)
+
+
+def bench(*args: str) -> int:
+    return setup() or _run(PYTHON, "bench/run_all.py", *args)
+
+
+COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, feedback, export, figures, bench)}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        sys.exit(2)
+    sys.exit(COMMANDS[sys.argv[1]](*sys.argv[2:]))

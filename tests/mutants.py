@@ -1,0 +1,174 @@
+"""Wrong answers that beginners really write, one per mistake the graded checks must catch.
+
+Each mutant is a full solution cell: (notebook, solution grade_id, code, the graded cells it must
+fail, a phrase the feedback must show). Everything else in the submission is the correct answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One wrong answer and what grading must do with it."""
+
+    notebook: str
+    cell: str
+    code: str
+    fails: tuple[str, ...]
+    message: str
+
+
+_EVALUATE = '''
+def evaluate(images, labels, weights_0_1, weights_1_2):
+    """A wrong test loop."""
+    layer_1 = relu(images @ weights_0_1)
+    layer_2 = layer_1 @ weights_1_2
+    error = np.sum((labels - layer_2) ** 2) / len(images)
+    accuracy = np.mean(np.argmax(layer_2, axis=1) == np.argmax(labels, axis=1))
+    return float(error), float(accuracy)
+'''
+
+_FORWARD = '''
+def forward(layer_0, weights_0_1, weights_1_2, training):
+    """A wrong dropout forward pass."""
+    layer_1 = relu(np.dot(layer_0, weights_0_1))
+    mask = None
+    if training:
+        mask = np.random.randint(2, size=layer_1.shape)
+        layer_1 = layer_1 * mask * 2
+    layer_2 = np.dot(layer_1, weights_1_2)
+    return layer_1, layer_2, mask
+'''
+
+_MINIBATCH = '''
+def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch_size, draw_mask=None):
+    """A wrong mini-batch loop."""
+    error, correct_cnt = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        layer_0 = images[start:start + batch_size]
+        batch_labels = labels[start:start + batch_size]
+        layer_1 = relu(np.dot(layer_0, weights_0_1))
+        mask = None
+        if draw_mask is not None:
+            mask = draw_mask(layer_1.shape)
+            layer_1 = layer_1 * mask * 2
+        layer_2 = np.dot(layer_1, weights_1_2)
+        error += np.sum((batch_labels - layer_2) ** 2)
+        correct_cnt += int(np.sum(np.argmax(layer_2, axis=1) == np.argmax(batch_labels, axis=1)))
+        layer_2_delta = (batch_labels - layer_2) / len(layer_0)
+        layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
+        if mask is not None:
+            layer_1_delta = layer_1_delta * mask
+        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)
+        weights_0_1 += alpha * layer_0.T.dot(layer_1_delta)
+    return error, correct_cnt
+'''
+
+
+def _edit(template: str, old: str, new: str) -> str:
+    """Return ``template`` with ``old`` replaced by ``new`` (which must occur exactly once)."""
+    assert template.count(old) == 1, old
+    return template.replace(old, new).strip("\n")
+
+
+NB1, NB2, NB3, NB4 = "01_overfitting", "02_early_stopping", "03_dropout", "04_minibatch"
+
+MUTANTS = {
+    "summed_error": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "** 2) / len(images)", "** 2)"),
+        ("nb01-test-error",), "is the SUM over"),
+    "argmax_wrong_axis": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "np.argmax(layer_2, axis=1) == np.argmax(labels, axis=1)",
+                                    "np.argmax(layer_2, axis=0) == np.argmax(labels, axis=0)"),
+        ("nb01-test-accuracy",), "Take np.argmax(..., axis=1)"),
+    "uses_test_set_globals": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "relu(images @ weights_0_1)", "relu(test_images @ weights_0_1)")
+        .replace("(labels - layer_2) ** 2) / len(images)", "(test_labels - layer_2) ** 2) / len(test_images)")
+        .replace("np.argmax(labels, axis=1)", "np.argmax(test_labels, axis=1)"),
+        ("nb01-test-arguments",), "instead of its own arguments"),
+    "trains_while_evaluating": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "    return float(error), float(accuracy)",
+                                    "    weights_1_2 += 0.005 * layer_1.T.dot(labels - layer_2)\n"
+                                    "    return float(error), float(accuracy)"),
+        ("nb01-test-weights-unchanged",), "changed the weights it was given"),
+    "loops_over_rows": Mutant(
+        NB1, "nb01-evaluate", '''
+def evaluate(images, labels, weights_0_1, weights_1_2):
+    """The book's row-by-row test loop."""
+    error, correct_cnt = 0.0, 0
+    for i in range(len(images)):
+        layer_1 = relu(np.dot(images[i:i + 1], weights_0_1))
+        layer_2 = np.dot(layer_1, weights_1_2)
+        error += np.sum((labels[i:i + 1] - layer_2) ** 2)
+        correct_cnt += int(np.argmax(layer_2) == np.argmax(labels[i:i + 1]))
+    return error / len(images), correct_cnt / len(images)
+'''.strip("\n"),
+        ("nb01-test-vectorised",), "one at a time"),
+    "stops_on_test_set": Mutant(
+        NB2, "nb02-validation-accuracy", '''
+def validation_accuracy(weights):
+    """Scores on the test set: the mistake early stopping must avoid."""
+    return evaluate(test_images, test_labels, weights[0], weights[1])[1]
+'''.strip("\n"),
+        ("nb02-test-validation",), "measured the TEST set"),
+    "returns_last_weights": Mutant(
+        NB2, "nb02-early-stopping", '''
+def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
+    """Stops at the right time but hands back the live (last) weights."""
+    best_accuracy, best_epoch, scores = -1.0, -1, []
+    for epoch in range(max_epochs):
+        train_one_epoch(weights)
+        scores.append(validation_accuracy(weights))
+        if scores[-1] > best_accuracy:
+            best_accuracy, best_epoch = scores[-1], epoch
+        elif epoch - best_epoch >= patience:
+            break
+    return weights, best_epoch, scores
+'''.strip("\n"),
+        ("nb02-test-best-weights",), "weights of the LAST epoch"),
+    "no_rescaling": Mutant(
+        NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask"),
+        ("nb03-test-rescale",), "were not rescaled"),
+    "delta_not_masked": Mutant(
+        NB3, "nb03-hidden-delta", '''
+def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
+    """Forgets the mask in backprop."""
+    return layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
+'''.strip("\n"),
+        ("nb03-test-delta-mask",), "must get no blame"),
+    "one_mask_value_for_all_units": Mutant(
+        NB3, "nb03-forward", _edit(_FORWARD, "np.random.randint(2, size=layer_1.shape)", "np.random.randint(2)"),
+        ("nb03-test-mask-per-unit",), "only one mask value, shared by all units"),
+    "dropout_at_evaluation": Mutant(
+        NB3, "nb03-forward", _edit(_FORWARD, "    if training:\n", "    if True:\n"),
+        ("nb03-test-eval-no-dropout",), "dropout is still on at evaluation"),
+    "updates_inside_per_example_loop": Mutant(
+        NB4, "nb04-minibatch", _edit(
+            _MINIBATCH,
+            "        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)\n"
+            "        weights_0_1 += alpha * layer_0.T.dot(layer_1_delta)\n",
+            "        for k in range(len(layer_0)):  # the book's printed listing\n"
+            "            layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)\n"
+            "            if mask is not None:\n"
+            "                layer_1_delta = layer_1_delta * mask\n"
+            "            weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)\n"
+            "            weights_0_1 += alpha * layer_0.T.dot(layer_1_delta)\n"),
+        # Its batch moves the weights len(batch) times an average step, so it also fails the
+        # averaging check: the printed listing IS an un-averaged update in disguise.
+        ("nb04-test-one-update", "nb04-test-average"), "more than once within a batch"),
+    "delta_not_averaged": Mutant(
+        NB4, "nb04-minibatch", _edit(_MINIBATCH, "(batch_labels - layer_2) / len(layer_0)", "(batch_labels - layer_2)"),
+        ("nb04-test-average",), "added up, not averaged"),
+    "drops_last_partial_batch": Mutant(
+        NB4, "nb04-minibatch", _edit(_MINIBATCH, "range(0, len(images), batch_size)",
+                                     "range(0, len(images) // batch_size * batch_size, batch_size)"),
+        ("nb04-test-last-batch",), "silently dropped"),
+}
+
+ENDLESS_LOOP = '''
+def validation_accuracy(weights):
+    """Never returns."""
+    while True:
+        pass
+'''.strip("\n")

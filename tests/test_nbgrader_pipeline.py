@@ -1,0 +1,160 @@
+"""End to end: release, autograde a class of realistic submissions, feedback and grades.
+
+One scratch copy of the course, one `nbgrader autograde` call for every submission (each
+nbgrader command costs seconds of start-up), then many small assertions on the results.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
+                            write_complete_submission, write_submission)
+from mutants import ENDLESS_LOOP, MUTANTS, NB1, NB2
+
+TIMEOUT = 10  # seconds per cell for this run: every cell of a correct answer needs < 5 s here
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """Return a scratch course in which a whole class has been autograded and given feedback."""
+    course = make_scratch_course(tmp_path_factory.mktemp("course"))
+    released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert released.returncode == 0, released.stderr
+    answers = solution_answers(course)
+
+    write_complete_submission(course, "complete")
+    for notebook in answers:
+        write_submission(course, "blank", notebook)
+    for name, mutant in MUTANTS.items():
+        write_submission(course, name, mutant.notebook, {**answers[mutant.notebook], mutant.cell: mutant.code})
+    write_submission(course, "endless_loop", NB2, {**answers[NB2], "nb02-validation-accuracy": ENDLESS_LOOP})
+    wrong = {**answers[NB1], "nb01-evaluate": MUTANTS["summed_error"].code}
+    write_submission(course, "deleted_test_cell", NB1, wrong, edit={"nb01-test-error": None})
+    write_submission(course, "edited_test_cell", NB1, wrong, edit={"nb01-test-error": "print('all good')"})
+    write_submission(course, "right_but_deleted_cell", NB1, answers[NB1], edit={"nb01-test-accuracy": None})
+
+    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}")
+    (course / "autograde.log").write_text(graded.stdout + graded.stderr)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
+    assert feedback.returncode == 0, feedback.stderr[-3000:]
+    exported = nbgrader(course, "export", "--to", "grades.csv")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    return course
+
+
+def _max_points(course: Path) -> dict[tuple[str, str], float]:
+    """Return {(notebook, grade_id): points} for every graded cell of the source notebooks."""
+    points = {}
+    for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                points[(path.stem, meta["grade_id"])] = float(meta["points"])
+    return points
+
+
+def _feedback_text(course: Path, student: str, notebook: str) -> str:
+    """Return the visible text of a feedback page (tags removed, entities decoded)."""
+    page = (course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html").read_text()
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_complete_submission_gets_full_marks(course):
+    """The solutions' answers pasted into the practice copies earn every point."""
+    scores = cell_scores(course, "complete")
+    expected = _max_points(course)
+    assert set(scores) == set(expected)
+    lost = {cell: score for cell, score in scores.items() if score[0] != score[1]}
+    assert not lost, f"a correct answer lost points: {lost}"
+    assert sum(expected.values()) == 32
+
+
+def test_untouched_copy_gets_zero_everywhere(course):
+    """A practice copy handed in as released scores 0 on every graded cell."""
+    scores = cell_scores(course, "blank")
+    assert set(scores) == set(_max_points(course))
+    assert all(score == 0 for score, _ in scores.values()), scores
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_each_mistake_loses_exactly_its_checks_and_is_named(course, name):
+    """A submission with one typical mistake loses the points of the checks aimed at it, no others."""
+    mutant = MUTANTS[name]
+    scores = {cell: s for (nb, cell), s in cell_scores(course, name).items() if nb == mutant.notebook}
+    failed = {cell for cell, (score, maximum) in scores.items() if score < maximum}
+    assert failed == set(mutant.fails), f"{name}: failed {sorted(failed)}, expected {sorted(mutant.fails)}"
+    assert all(scores[cell][0] == 0 for cell in mutant.fails)
+    assert mutant.message in _feedback_text(course, name, mutant.notebook)
+
+
+def test_endless_loop_is_cut_off_and_graded(course):
+    """A placeholder that never returns is interrupted; its checks score 0, the others still count."""
+    scores = {cell: s for (nb, cell), s in cell_scores(course, "endless_loop").items() if nb == NB2}
+    assert scores["nb02-test-validation"][0] == 0
+    assert all(score == maximum for cell, (score, maximum) in scores.items() if cell != "nb02-test-validation")
+    # Grading went on with the students after this one.
+    assert cell_scores(course, "right_but_deleted_cell")
+
+
+@pytest.mark.parametrize("student", ["deleted_test_cell", "edited_test_cell"])
+def test_original_tests_run_when_a_student_deletes_or_edits_them(course, student):
+    """Deleting or editing a locked test cell does not dodge it: nbgrader runs the original."""
+    scores = cell_scores(course, student)
+    assert scores[(NB1, "nb01-test-error")] == (0, 2)
+    assert scores[(NB1, "nb01-test-accuracy")] == (2, 2)
+    assert "is the SUM over" in _feedback_text(course, student, NB1)
+
+
+def test_restored_cell_of_a_right_answer_earns_its_points(course):
+    """A deleted test cell is put back and a correct answer passes it."""
+    scores = {cell: s for (nb, cell), s in cell_scores(course, "right_but_deleted_cell").items() if nb == NB1}
+    assert scores["nb01-test-accuracy"] == (2, 2)
+    assert all(score == maximum for score, maximum in scores.values())
+
+
+def test_feedback_never_shows_hidden_tests(course):
+    """No feedback page contains a line of a hidden test (nbgrader prints them by default)."""
+    hidden_lines = set()
+    for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            inside = False
+            for line in cell.source.splitlines():
+                if "### BEGIN HIDDEN TESTS" in line:
+                    inside = True
+                elif "### END HIDDEN TESTS" in line:
+                    inside = False
+                elif inside and len(line.strip()) > 25:
+                    hidden_lines.add(line.strip())
+    assert len(hidden_lines) > 20
+    pages = sorted((course / "course" / "feedback").rglob("*.html"))
+    assert len(pages) >= 4 + 4 + len(MUTANTS)
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        leaked = [line for line in hidden_lines if line in text]
+        assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
+
+
+def test_grades_export_to_csv_with_the_right_totals(course):
+    """grades.csv holds one row per student with the score the gradebook holds."""
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    total = sum(_max_points(course).values())
+    assert float(rows["complete"]["score"]) == total == float(rows["complete"]["max_score"])
+    assert float(rows["blank"]["score"]) == 0
+    for name, mutant in MUTANTS.items():
+        scores = cell_scores(course, name)
+        assert float(rows[name]["score"]) == sum(score for score, _ in scores.values())
+
+
+def test_autograde_log_is_clean(course):
+    """No SQLAlchemy warnings (sqlalchemy<2.1) and no notebook that failed to run."""
+    log = (course / "autograde.log").read_text()
+    assert "SAWarning" not in log
+    assert "There was an error processing" not in log

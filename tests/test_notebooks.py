@@ -1,0 +1,125 @@
+"""The solution notebooks reproduce the book; the practice copies are generated and give nothing away."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.course import ASSIGNMENT, make_scratch_course, nbgrader
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+RELEASED = ROOT / "notebooks" / ASSIGNMENT
+BOOK_LOGS = ROOT.parent / "shared" / "book" / "ch8_printed_logs.json"
+LINE = re.compile(r"^I:\d+ .*$", re.M)
+
+
+def _stream(path: Path, cell_id: str) -> str:
+    """Return the printed output of one cell of a committed notebook."""
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.get("id") == cell_id)
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+
+
+def _book_lines(experiment: str) -> list[str]:
+    """Return the book's printed progress lines for one experiment, in its column order."""
+    rows = json.loads(BOOK_LOGS.read_text())[experiment]["rows"]
+    return [" ".join(f"{key}:{value}" for key, value in row.items()) for row in rows]
+
+
+def test_there_are_four_notebooks_named_in_order():
+    """NN_topic.ipynb, the same names in solutions/ and notebooks/."""
+    names = [p.name for p in SOLUTIONS]
+    assert names == ["01_overfitting.ipynb", "02_early_stopping.ipynb", "03_dropout.ipynb", "04_minibatch.ipynb"]
+    assert sorted(p.name for p in RELEASED.glob("*.ipynb")) == names
+
+
+@pytest.mark.skipif(not BOOK_LOGS.exists(), reason="the book's logs live in ../shared (developer checkouts and CI)")
+@pytest.mark.parametrize("notebook, cell_id, experiment, rows", [
+    ("01_overfitting", "nb01-train", "baseline", None),
+    ("03_dropout", "nb03-train", "dropout", None),
+    ("04_minibatch", "nb04-erratum", "printed_batching", 3),
+])
+def test_solution_outputs_print_the_books_tables_digit_for_digit(notebook, cell_id, experiment, rows):
+    """Every progress line the book prints for this experiment, as committed in the solution notebook."""
+    printed = LINE.findall(_stream(ROOT / "solutions" / ASSIGNMENT / f"{notebook}.ipynb", cell_id))
+    book = _book_lines(experiment)[:rows]
+    assert printed == book
+
+
+def _cells(path: Path) -> list[tuple]:
+    """Return what matters of each cell: type, source and nbgrader metadata."""
+    return [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nbformat.read(path, as_version=4).cells]
+
+
+def test_practice_copies_are_exactly_what_nbgrader_generates(tmp_path):
+    """Regenerate notebooks/ from solutions/ and compare: nobody edits the student copies by hand."""
+    course = make_scratch_course(tmp_path)
+    result = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for path in SOLUTIONS:
+        fresh = course / "notebooks" / ASSIGNMENT / path.name
+        assert _cells(fresh) == _cells(RELEASED / path.name), (
+            f"notebooks/{ASSIGNMENT}/{path.name} differs from what nbgrader generates: "
+            "run `python3 tasks.py release` and commit the result")
+
+
+def _regions(source: str, begin: str, end: str) -> list[str]:
+    """Return the lines between begin/end markers in a cell's source."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
+    """Answer cells keep only signature, docstring and stub; no hidden check or marker; no outputs."""
+    source_cells = {c.metadata.nbgrader["grade_id"]: c for c in nbformat.read(path, as_version=4).cells}
+    released = nbformat.read(RELEASED / path.name, as_version=4)
+    text = "\n".join(cell.source for cell in released.cells)
+    hidden = [line for c in source_cells.values()
+              for line in _regions(c.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") if len(line) > 12]
+    assert hidden, "the source notebook should have hidden checks"
+    assert not [line for line in hidden if line in text]
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    answers = 0
+    for cell in released.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers += 1
+            answer = _regions(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
+            stub = [line.strip() for line in cell.source.splitlines()]
+            assert answer and not [line for line in answer if line and line in stub]
+            assert cell.source.rstrip().endswith("raise NotImplementedError()")
+    assert answers >= 1
+    assert all(not cell.get("outputs") for cell in released.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_graded_cells_explain_themselves_and_carry_points(path):
+    """Each test cell starts with a docstring saying what it checks; kernel is python3."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) >= 4
+    for cell in graded:
+        assert cell.source.startswith('"""Check'), cell.source[:60]
+        assert cell.metadata.nbgrader["points"] > 0 and cell.metadata.nbgrader["locked"]
+    hidden = [c for c in graded if "### BEGIN HIDDEN TESTS" in c.source]
+    assert hidden and len(hidden) < len(graded), "some checks visible to students, some hidden"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_long_runs_shorten_under_nbgrader(path):
+    """Each notebook reads NBGRADER_EXECUTION so that autograding skips the long demonstrations."""
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    assert 'QUICK = "NBGRADER_EXECUTION" in os.environ' in text
+    assert "if QUICK" in text or "if QUICK else" in text
