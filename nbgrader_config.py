@@ -5,9 +5,20 @@ student copies are notebooks/<assignment>/; submissions, autograded copies, feed
 exchange and the gradebook live under course/ (git-ignored: they hold students' data).
 """
 import os
+import warnings
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds,
+                                    GetGrades, OverwriteKernelspec)
+
+from helpers.nbgrader_cells import RestoreMissingCells
+from sqlalchemy.exc import SAWarning
+
+# nbgrader 0.9 builds each new submission's database rows before adding them to the session;
+# SQLAlchemy 2 warns about that ("Object of type <SubmittedAssignment> not in session ...") on
+# every autograde, then nbgrader adds them and the grades are stored correctly (the pipeline
+# tests read them back). Silence exactly that message so that real warnings stand out.
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", category=SAWarning)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 COURSE = os.path.join(ROOT, "course")
@@ -35,8 +46,12 @@ c.Execute.kernel_name = "python3"
 # goes on with the next cell and the next submission.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-# A student who deleted a graded test cell still gets it run: nbgrader puts it back.
+# A student who deleted a graded test cell still gets it run: nbgrader puts it back. Its own
+# version of this step crashes when the cell before a deleted one is locked Markdown (KeyError),
+# so the lab uses a fixed one (helpers/nbgrader_cells.py) in the same place of the pipeline.
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells, CheckCellMetadata]
 
 # Feedback must not show the hidden tests' code (nbgrader's default feedback prints it).
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -38,6 +38,8 @@ def course(tmp_path_factory) -> Path:
     write_submission(course, "deleted_test_cell", NB1, wrong, edit={"nb01-test-error": None})
     write_submission(course, "edited_test_cell", NB1, wrong, edit={"nb01-test-error": "print('all good')"})
     write_submission(course, "right_but_deleted_cell", NB1, answers[NB1], edit={"nb01-test-accuracy": None})
+    write_submission(course, "deleted_answer_and_test", NB1, answers[NB1],
+                     edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
 
     graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}")
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
@@ -110,6 +112,13 @@ def test_original_tests_run_when_a_student_deletes_or_edits_them(course, student
     assert scores[(NB1, "nb01-test-error")] == (0, 2)
     assert scores[(NB1, "nb01-test-accuracy")] == (2, 2)
     assert "is the SUM over" in _feedback_text(course, student, NB1)
+
+
+def test_deleting_the_answer_and_its_test_still_grades_the_notebook(course):
+    """With the answer cell gone too, the restored tests run (and fail) instead of crashing nbgrader."""
+    scores = {cell: s for (nb, cell), s in cell_scores(course, "deleted_answer_and_test").items() if nb == NB1}
+    assert scores["nb01-test-error"] == (0, 2) and scores["nb01-test-accuracy"] == (0, 2)
+    assert "evaluate" in _feedback_text(course, "deleted_answer_and_test", NB1)
 
 
 def test_restored_cell_of_a_right_answer_earns_its_points(course):
