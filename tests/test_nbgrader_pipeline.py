@@ -167,3 +167,15 @@ def test_autograde_log_is_clean(course):
     log = (course / "autograde.log").read_text()
     assert "SAWarning" not in log
     assert "There was an error processing" not in log
+
+
+def test_validate_flags_a_blank_copy_and_passes_a_complete_one(course):
+    """What students get from `nbgrader validate` (its exit code is always 0, so ask its Python API)."""
+    from nbgrader.validator import Validator
+
+    blank = Validator().validate(str(course / "notebooks" / ASSIGNMENT / f"{NB2}.ipynb"))
+    assert len(blank.get("failed", [])) == 3  # the visible checks; hidden ones are not in the copy
+    assert any("not written yet" in failure["raw_error"] or "NotImplementedError" in failure["raw_error"]
+               for failure in blank["failed"])
+    done = Validator().validate(str(course / "course" / "submitted" / "complete" / ASSIGNMENT / f"{NB2}.ipynb"))
+    assert done == {}
