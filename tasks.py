@@ -73,9 +73,12 @@ def _nbgrader(*args: str) -> int:
 
 
 def lab(*args: str) -> int:
-    """Open JupyterLab on the first practice notebook."""
-    return setup() or _run(PYTHON, "-m", "jupyter", "lab",
-                           f"notebooks/{ASSIGNMENT}/01_overfitting.ipynb", *args)
+    """Open JupyterLab on the first practice notebook, with the whole lab (guide too) in its file browser."""
+    options = [f"--ServerApp.root_dir={ROOT}",
+               f"--LabApp.default_url=/lab/tree/notebooks/{ASSIGNMENT}/01_overfitting.ipynb"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        options.append("--allow-root")  # containers and classroom VMs often run as root
+    return setup() or _run(PYTHON, "-m", "jupyter", "lab", *options, *args)
 
 
 def test(*args: str) -> int:
