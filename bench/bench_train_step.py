@@ -20,7 +20,8 @@ before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 for j in range(20):
     for i in range(len(images)):
         layer_0 = images[i:i + 1]
-        layer_1 = (np.dot(layer_0, w01) >= 0) * np.dot(layer_0, w01)
+        hidden = np.dot(layer_0, w01)
+        layer_1 = (hidden >= 0) * hidden
         layer_2 = np.dot(layer_1, w12)
         layer_2_delta = labels[i:i + 1] - layer_2
         layer_1_delta = layer_2_delta.dot(w12.T) * (layer_1 >= 0)
