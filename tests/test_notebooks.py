@@ -123,3 +123,19 @@ def test_long_runs_shorten_under_nbgrader(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
     assert 'QUICK = "NBGRADER_EXECUTION" in os.environ' in text
     assert "if QUICK" in text or "if QUICK else" in text
+
+
+@pytest.mark.skipif(not BOOK_LOGS.exists(), reason="the book's logs live in ../shared (developer checkouts and CI)")
+def test_the_full_printed_listing_prints_all_of_the_books_rows():
+    """Notebook 04 with FULL_ERRATUM_RUN = True prints the book's whole batching table (about 2 minutes)."""
+    from nbclient import NotebookClient
+
+    source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / "04_minibatch.ipynb", as_version=4)
+    keep = {"nb04-setup", "nb04-given", "nb04-erratum"}
+    source.cells = [c for c in source.cells if c.get("id") in keep]
+    erratum = source.cells[-1]
+    assert "FULL_ERRATUM_RUN = False" in erratum.source
+    erratum.source = erratum.source.replace("FULL_ERRATUM_RUN = False", "FULL_ERRATUM_RUN = True", 1)
+    NotebookClient(source, timeout=1200, kernel_name="python3").execute()
+    printed = LINE.findall("".join(o.get("text", "") for o in erratum.outputs if o.output_type == "stream"))
+    assert printed == _book_lines("printed_batching")
