@@ -11,7 +11,7 @@ import pytest
 from helpers import load_lab_data, one_hot, progress_line, tune_malloc
 from helpers.data import TRAIN_SIZE, VALIDATION_SLICE
 
-BOOK_LOGS = Path(__file__).resolve().parents[1].parent / "shared" / "book" / "ch8_printed_logs.json"
+BOOK_TABLES = Path(__file__).resolve().parent / "data" / "book_ch8_tables.json"
 
 
 def test_one_hot_puts_a_single_one_at_each_label():
@@ -80,14 +80,10 @@ def test_validation_split_is_disjoint_from_training_and_test(lab):
     assert len(test_rows.intersection(val_rows)) < 10
 
 
-@pytest.mark.skipif(not BOOK_LOGS.exists(), reason="the book's logs live in ../shared (developer checkouts and CI)")
 def test_progress_line_prints_the_books_format():
     """Errors cut to 5 characters, accuracies as str(): '0.93', '1.0', '0.7073'."""
-    book = json.loads(BOOK_LOGS.read_text())["baseline"]["rows"]
-    last = book[-1]
-    assert progress_line(349, {"Train": (0.10812345, 1.0), "Test": (0.65312, 7073 / 10000)}) == (
-        f"I:{last['I']} Train-Err:{last['Train-Err']} Train-Acc:{last['Train-Acc']} "
-        f"Test-Err:{last['Test-Err']} Test-Acc:{last['Test-Acc']}")
+    last = json.loads(BOOK_TABLES.read_text())["lines"]["baseline"][-1]
+    assert progress_line(349, {"Train": (0.10812345, 1.0), "Test": (0.65312, 7073 / 10000)}) == last
     assert progress_line(20, {"Test": (0.41, 0.8133), "Train": (0.43, 930 / 1000)}) == (
         "I:20 Test-Err:0.41 Test-Acc:0.8133 Train-Err:0.43 Train-Acc:0.93")
     assert progress_line(0, {"Val": (np.float64(1.2845), np.float64(0.165))}) == "I:0 Val-Err:1.284 Val-Acc:0.165"

@@ -28,11 +28,8 @@ def _full_erratum_rows() -> str:
     FULL_ERRATUM_RUN switch, which tests/test_notebooks.py runs (too slow to commit as output)."""
     import json
 
-    logs = ROOT.parent / "shared" / "book" / "ch8_printed_logs.json"
-    if not logs.exists():
-        return ""
-    rows = json.loads(logs.read_text())["printed_batching"]["rows"]
-    return "\n".join(" ".join(f"{k}:{v}" for k, v in row.items()) + " " for row in rows)
+    lines = json.loads((ROOT / "tests" / "data" / "book_ch8_tables.json").read_text())["lines"]
+    return "\n".join(line + " " for line in lines["printed_batching"])
 
 
 OUTPUTS = _outputs() + "\n" + _full_erratum_rows()
