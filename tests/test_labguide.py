@@ -16,9 +16,9 @@ SETTINGS = {"0.005", "0.001"}
 FENCE = re.compile(r"```.*?```", re.S)
 
 
-def _outputs() -> str:
-    """Return everything the committed solution notebooks printed."""
-    return "\n".join(o.get("text", "") for path in SOLUTIONS
+def _outputs(paths=SOLUTIONS) -> str:
+    """Return everything the committed solution notebooks printed (their stream outputs)."""
+    return "\n".join(o.get("text", "") for path in paths
                      for cell in nbformat.read(path, as_version=4).cells
                      for o in cell.get("outputs", []) if o.output_type == "stream")
 
@@ -33,8 +33,19 @@ def _full_erratum_rows() -> str:
 
 
 OUTPUTS = _outputs() + "\n" + _full_erratum_rows()
-TIMES = [float(t) for t in re.findall(r"wall time (\d+\.\d+) s", OUTPUTS)] + [
-    float(t) for t in re.findall(r"(?:at a time|printed listing|mini-batch) (\d+\.\d+)", OUTPUTS)]
+
+
+def _times() -> dict[str, list[float]]:
+    """Return the wall times (seconds) each solution notebook printed, by notebook name."""
+    times = {}
+    for path in SOLUTIONS:
+        printed = _outputs([path])
+        times[path.stem] = [float(t) for t in re.findall(r"wall time (\d+\.\d+) s", printed)] + [
+            float(t) for t in re.findall(r"(?:at a time|printed listing|mini-batch) (\d+\.\d+)", printed)]
+    return times
+
+
+TIMES = _times()
 
 
 def _text(page: Path) -> str:
@@ -45,40 +56,77 @@ def test_the_guide_has_its_pages():
     """An index, getting started, one page per notebook and the instructors' page."""
     assert [p.name for p in PAGES] == ["01_getting_started.md", "02_overfitting.md", "03_early_stopping.md",
                                        "04_dropout.md", "05_minibatch.md", "06_instructors.md", "README.md"]
-    assert len(TIMES) >= 6 and "I:349" in OUTPUTS
+    assert sum(map(len, TIMES.values())) >= 6 and "I:349" in OUTPUTS
+
+
+# Lines of printed output that hold wall-clock times: shown in the guide, but checked loosely.
+TIMING_LINE = re.compile(r"^(?:seconds per pass|wall time)\b.*$", re.M)
+# A quoted duration such as "0.008 s" or "18 seconds": a time, not a result.
+DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:s|seconds)\b")
+
+
+def _printed(token: str) -> bool:
+    """Return whether ``token`` occurs in the outputs as a whole number (0.81 does not match 0.8114)."""
+    return re.search(rf"(?<![\w.]){re.escape(token)}(?![\d])", OUTPUTS) is not None
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_quoted_results_are_printed_by_the_notebooks(page):
     """Accuracies, errors, iterations and percentages in the guide all occur in the notebooks' output."""
-    text = _text(page)
-    missing = [n for n in re.findall(r"(?<![\w.])\d+\.\d{3,}(?![\w.])", text) if n not in SETTINGS and n not in OUTPUTS]
-    missing += [t for t in re.findall(r"(?:Test|Train)-(?:Err|Acc):[\d.]*\d", text) if t not in OUTPUTS]
-    missing += [t for t in re.findall(r"\bI:\d+", text) if f"{t} " not in OUTPUTS]
-    for percent in re.findall(r"(\d+\.\d+) ?%", text):
+    text = DURATION.sub(" ", TIMING_LINE.sub(" ", _text(page)))
+    missing = [n for n in re.findall(r"(?<![\w.])\d+\.\d{3,}(?![\w.])", text) if n not in SETTINGS and not _printed(n)]
+    missing += [t for t in re.findall(r"(?:Test|Train)-(?:Err|Acc):[\d.]*\d", text) if not _printed(t)]
+    missing += [t for t in re.findall(r"\bI:\d+", text) if not _printed(t)]
+    for percent in re.findall(r"(\d+(?:\.\d+)?) ?%", text):
+        if "." not in percent:
+            continue  # whole percentages ("100 %", "80 %") are read off a figure, not quoted
         fraction = f"{float(percent) / 100:.6f}".rstrip("0")
-        if fraction not in OUTPUTS:
+        if not _printed(fraction):
             missing.append(f"{percent} %")
     assert not missing, f"{page.name} quotes numbers the notebooks do not print: {missing}"
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.name[:2] in {"01", "02", "03", "04", "05"}], ids=lambda p: p.stem)
 def test_quoted_times_match_the_notebooks(page):
-    """Times the student pages quote ('about 18 seconds', 'about 0.11 s') are within 2x of a printed one."""
-    quoted = []
-    for match in re.finditer(r"about (\d+(?:\.\d+)?)(?: and (\d+(?:\.\d+)?))? (?:seconds|s\b)", _text(page)):
-        quoted += [float(x) for x in match.groups() if x]
-    for seconds in quoted:
-        assert any(seconds / 2 <= t <= seconds * 2 for t in TIMES), f"{page.name}: 'about {seconds}' matches no printed time"
+    """Times the student pages quote ('about 18 seconds', 'about 0.11 s') are within 3x of a printed one.
+
+    Loose on purpose: wall times change from run to run and machine to machine; a factor of 3 still
+    catches a time copied from the wrong notebook or left over from an older version.
+    """
+    text = _text(page)
+    own = re.search(r"Notebook: `notebooks/ch8/(\w+)\.ipynb`", text)
+    lines = text.splitlines()
+    checked = 0
+    for match in re.finditer(r"about (\d+(?:\.\d+)?)(?: and (\d+(?:\.\d+)?))?\s+(?:seconds|s\b)", text):
+        # The times of the notebook named on the same line (a table row), else of the page's notebook.
+        line = lines[text.count("\n", 0, match.start())]
+        named = [name for name in TIMES if name in line] or ([own.group(1)] if own else list(TIMES))
+        printed = [t for name in named for t in TIMES[name]]
+        for seconds in (float(x) for x in match.groups() if x):
+            checked += 1
+            assert any(seconds / 3 <= t <= seconds * 3 for t in printed), (
+                f"{page.name}: 'about {seconds} s' is not within 3x of any time {named} printed: {printed}")
+    if page.name.startswith(("01", "05")):
+        assert checked, f"{page.name} should quote the notebooks' timings"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_log_lines_in_code_blocks_are_copied_from_the_notebooks(page):
     """Every progress line shown as expected output is a line the notebooks printed."""
+    printed = OUTPUTS.splitlines()
     for block in FENCE.findall(_text(page)):
         for line in block.splitlines():
             if line.startswith(("I:", "ran ", "test accuracy", "for comparison")):
-                assert line in OUTPUTS.splitlines(), f"{page.name}: {line!r} is not in the notebooks' output"
+                assert line in printed, f"{page.name}: {line!r} is not in the notebooks' output"
+            elif TIMING_LINE.match(line):
+                # Same line with other timings: every number within 3x of the printed one.
+                number = r"\d+(?:\.\d+)?"
+                shape = re.sub(number, "#", line)
+                twins = [p for p in printed if re.sub(number, "#", p) == shape]
+                assert twins, f"{page.name}: no printed line looks like {line!r}"
+                ok = any(all(float(b) / 3 <= float(a) <= float(b) * 3
+                             for a, b in zip(re.findall(number, line), re.findall(number, p))) for p in twins)
+                assert ok, f"{page.name}: the timings in {line!r} are not within 3x of {twins}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
@@ -109,7 +157,9 @@ def test_links_resolve_and_no_raw_html(page):
     """Relative links point at files that exist; no HTML tags (they render differently on Git hosts)."""
     text = _text(page)
     prose = FENCE.sub("", text)
-    for target in re.findall(r"(?<!!)\[[^\]]*\]\(([^)#]+)\)", prose):
-        if not target.startswith("http"):
-            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
-    assert not re.search(r"</?[a-zA-Z][^>]*>", re.sub(r"`[^`]*`", "", prose)), f"{page.name} contains raw HTML"
+    for target in re.findall(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]*)", prose):
+        path = target.split("#")[0]
+        if path and not re.match(r"[a-z]+:", path):
+            assert (page.parent / path).exists(), f"{page.name} links to missing {target}"
+    html = re.search(r"<!--|</?[a-zA-Z][^>]*>", re.sub(r"`[^`]*`", "", prose))
+    assert not html, f"{page.name} contains raw HTML: {html.group(0) if html else ''}"
