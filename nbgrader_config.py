@@ -7,11 +7,12 @@ exchange and the gradebook live under course/ (git-ignored: they hold students' 
 import os
 import warnings
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds,
-                                    GetGrades, OverwriteKernelspec)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
+                                    DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
-from helpers.nbgrader_cells import RestoreMissingCells
+from helpers.nbgrader_cells import NotebookTimeLimit, RestoreMissingCells
 from sqlalchemy.exc import SAWarning
 
 # nbgrader 0.9 builds each new submission's database rows before adding them to the session;
@@ -46,6 +47,12 @@ c.Execute.kernel_name = "python3"
 # goes on with the next cell and the next submission.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+# ... and per notebook: a placeholder that never returns is called by several cells, so each
+# notebook also gets 5 minutes in all (a correct one needs under 10 s while autograding).
+c.NotebookTimeLimit.notebook_timeout = 300
+c.Autograde.autograde_preprocessors = [
+    NotebookTimeLimit, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata]
 # A student who deleted a graded test cell still gets it run: nbgrader puts it back. Its own
 # version of this step crashes when the cell before a deleted one is locked Markdown (KeyError),
 # so the lab uses a fixed one (helpers/nbgrader_cells.py) in the same place of the pipeline.

@@ -172,3 +172,10 @@ def validation_accuracy(weights):
     while True:
         pass
 '''.strip("\n")
+
+ENDLESS_EVALUATE = '''
+def evaluate(images, labels, weights_0_1, weights_1_2):
+    """Never returns."""
+    while True:
+        pass
+'''.strip("\n")

@@ -15,9 +15,10 @@ import pytest
 
 from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
                             write_complete_submission, write_submission)
-from mutants import ENDLESS_LOOP, MUTANTS, NB1, NB2
+from mutants import ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
+NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def course(tmp_path_factory) -> Path:
     for name, mutant in MUTANTS.items():
         write_submission(course, name, mutant.notebook, {**answers[mutant.notebook], mutant.cell: mutant.code})
     write_submission(course, "endless_loop", NB2, {**answers[NB2], "nb02-validation-accuracy": ENDLESS_LOOP})
+    write_submission(course, "endless_test_loop", NB1, {**answers[NB1], "nb01-evaluate": ENDLESS_EVALUATE})
     wrong = {**answers[NB1], "nb01-evaluate": MUTANTS["summed_error"].code}
     write_submission(course, "deleted_test_cell", NB1, wrong, edit={"nb01-test-error": None})
     write_submission(course, "edited_test_cell", NB1, wrong, edit={"nb01-test-error": "print('all good')"})
@@ -41,7 +43,8 @@ def course(tmp_path_factory) -> Path:
     write_submission(course, "deleted_answer_and_test", NB1, answers[NB1],
                      edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
 
-    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}")
+    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}",
+                      f"--NotebookTimeLimit.notebook_timeout={NOTEBOOK_TIMEOUT}")
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
     assert graded.returncode == 0, graded.stderr[-3000:]
     feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
@@ -103,6 +106,13 @@ def test_endless_loop_is_cut_off_and_graded(course):
     assert all(score == maximum for cell, (score, maximum) in scores.items() if cell != "nb02-test-validation")
     # Grading went on with the students after this one.
     assert cell_scores(course, "right_but_deleted_cell")
+
+
+def test_a_loop_called_by_every_check_is_cut_off_by_the_notebook_budget(course):
+    """An endless evaluate() is called by 5 checks and the training: the notebook's budget stops it all."""
+    scores = {cell: s for (nb, cell), s in cell_scores(course, "endless_test_loop").items() if nb == NB1}
+    assert len(scores) == 5 and all(score == 0 for score, _ in scores.values())
+    assert "did not finish" in _feedback_text(course, "endless_test_loop", NB1)
 
 
 @pytest.mark.parametrize("student", ["deleted_test_cell", "edited_test_cell"])
