@@ -63,4 +63,5 @@ c.Autograde.sanitize_preprocessors = [
 # Feedback must not show the hidden tests' code (nbgrader's default feedback prints it).
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# The stub says what to do when a student runs it too early (a bare NotImplementedError says nothing).
+c.ClearSolutions.code_stub = {"python": '# YOUR CODE HERE\nraise NotImplementedError("not written yet: replace this line with your code")'}

@@ -22,7 +22,7 @@ def failure(call: str, error: BaseException, hint: str = "") -> CheckFailed:
     if isinstance(error, KeyboardInterrupt):
         text = f"{call} did not finish: it was stopped after running too long. Look for a loop that never ends."
     elif isinstance(error, NotImplementedError):
-        text = f"{call} is not written yet: replace `raise NotImplementedError()` with your code."
+        text = f"{call} is not written yet: replace the `raise NotImplementedError(...)` line with your code."
     else:
         text = f"{call} failed with {type(error).__name__}: {error}"
     return CheckFailed(f"{text} {hint}".strip())

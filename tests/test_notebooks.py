@@ -107,7 +107,7 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
             answer = _regions(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
             stub = [line.strip() for line in cell.source.splitlines()]
             assert answer and not [line for line in answer if line and line in stub]
-            assert cell.source.rstrip().endswith("raise NotImplementedError()")
+            assert cell.source.rstrip().endswith('raise NotImplementedError("not written yet: replace this line with your code")')
     assert answers >= 1
     assert all(not cell.get("outputs") for cell in released.cells if cell.cell_type == "code")
 
