@@ -179,3 +179,77 @@ def evaluate(images, labels, weights_0_1, weights_1_2):
     while True:
         pass
 '''.strip("\n")
+
+# Correct answers written differently from the solutions: other vectorisations, another fair coin,
+# a patience counter, a while loop, other names. Each must earn every point of its notebook.
+ALTERNATIVES = {
+    NB1: {"nb01-evaluate": '''
+def evaluate(images, labels, weights_0_1, weights_1_2):
+    """Another vectorisation, numpy scalars returned."""
+    hidden = np.maximum(0, images.dot(weights_0_1))
+    out = hidden.dot(weights_1_2)
+    n = images.shape[0]
+    return ((labels - out) ** 2).sum() / n, (out.argmax(axis=1) == labels.argmax(axis=1)).sum() / n
+'''.strip("\n")},
+    NB2: {"nb02-validation-accuracy": '''
+def validation_accuracy(weights):
+    """Unpacks first."""
+    w01, w12 = weights
+    _, accuracy = evaluate(val_images, val_labels, w01, w12)
+    return accuracy
+'''.strip("\n"), "nb02-early-stopping": '''
+def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
+    """A patience counter and deepcopy."""
+    import copy
+    scores, best, best_epoch, best_weights, waited = [], None, 0, copy.deepcopy(weights), 0
+    for epoch in range(max_epochs):
+        train_one_epoch(weights)
+        score = validation_accuracy(weights)
+        scores.append(score)
+        if best is None or score > best:
+            best, best_epoch, best_weights, waited = score, epoch, copy.deepcopy(weights), 0
+        else:
+            waited += 1
+            if waited == patience:
+                break
+    return best_weights, best_epoch, scores
+'''.strip("\n")},
+    NB3: {"nb03-forward": '''
+def forward(layer_0, weights_0_1, weights_1_2, training):
+    """A boolean mask from np.random.random, rescaled by 1 / keep."""
+    layer_1 = relu(layer_0 @ weights_0_1)
+    mask = None
+    if training:
+        keep = 0.5
+        mask = np.random.random(layer_1.shape) < keep
+        layer_1 = layer_1 * mask / keep
+    return layer_1, layer_1 @ weights_1_2, mask
+'''.strip("\n"), "nb03-hidden-delta": '''
+def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
+    """One expression."""
+    delta = (layer_2_delta @ weights_1_2.T) * relu2deriv(layer_1)
+    return delta if mask is None else delta * mask
+'''.strip("\n")},
+    NB4: {"nb04-minibatch": '''
+def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch_size, draw_mask=None):
+    """A while loop, @ and in-place *=."""
+    total_error, total_correct, start = 0.0, 0, 0
+    while start < len(images):
+        x, y = images[start:start + batch_size], labels[start:start + batch_size]
+        start += batch_size
+        hidden = relu(x @ weights_0_1)
+        mask = draw_mask(hidden.shape) if draw_mask else None
+        if mask is not None:
+            hidden = hidden * mask * 2
+        out = hidden @ weights_1_2
+        total_error += float(((y - out) ** 2).sum())
+        total_correct += int((out.argmax(1) == y.argmax(1)).sum())
+        delta_out = (y - out) / x.shape[0]
+        delta_hidden = delta_out @ weights_1_2.T * relu2deriv(hidden)
+        if mask is not None:
+            delta_hidden *= mask
+        weights_1_2 += alpha * hidden.T @ delta_out
+        weights_0_1 += alpha * x.T @ delta_hidden
+    return total_error, total_correct
+'''.strip("\n")},
+}

@@ -15,7 +15,7 @@ import pytest
 
 from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
                             write_complete_submission, write_submission)
-from mutants import ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
+from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
 NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
@@ -34,6 +34,8 @@ def course(tmp_path_factory) -> Path:
         write_submission(course, "blank", notebook)
     for name, mutant in MUTANTS.items():
         write_submission(course, name, mutant.notebook, {**answers[mutant.notebook], mutant.cell: mutant.code})
+    for notebook, code in ALTERNATIVES.items():
+        write_submission(course, f"other_way_{notebook}", notebook, {**answers[notebook], **code})
     write_submission(course, "endless_loop", NB2, {**answers[NB2], "nb02-validation-accuracy": ENDLESS_LOOP})
     write_submission(course, "endless_test_loop", NB1, {**answers[NB1], "nb01-evaluate": ENDLESS_EVALUATE})
     wrong = {**answers[NB1], "nb01-evaluate": MUTANTS["summed_error"].code}
@@ -86,6 +88,13 @@ def test_untouched_copy_gets_zero_everywhere(course):
     scores = cell_scores(course, "blank")
     assert set(scores) == set(_max_points(course))
     assert all(score == 0 for score, _ in scores.values()), scores
+
+
+@pytest.mark.parametrize("notebook", sorted(ALTERNATIVES))
+def test_correct_answers_written_differently_get_full_marks(course, notebook):
+    """Another vectorisation, a boolean mask from another coin, a patience counter, a while loop: all full marks."""
+    scores = {cell: s for (nb, cell), s in cell_scores(course, f"other_way_{notebook}").items() if nb == notebook}
+    assert scores and all(score == maximum for score, maximum in scores.values()), scores
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
