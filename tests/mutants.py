@@ -78,6 +78,14 @@ MUTANTS = {
     "summed_error": Mutant(
         NB1, "nb01-evaluate", _edit(_EVALUATE, "** 2) / len(images)", "** 2)"),
         ("nb01-test-error",), "is the SUM over"),
+    "mean_over_all_numbers": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "np.sum((labels - layer_2) ** 2) / len(images)",
+                                    "np.mean((labels - layer_2) ** 2)"),
+        ("nb01-test-error",), "10 times too small"),
+    "forgot_relu": Mutant(
+        NB1, "nb01-evaluate", _edit(_EVALUATE, "relu(images @ weights_0_1)", "images @ weights_0_1"),
+        # Without the ReLU both numbers are wrong; both checks say why.
+        ("nb01-test-error", "nb01-test-accuracy"), "WITHOUT the ReLU"),
     "argmax_wrong_axis": Mutant(
         NB1, "nb01-evaluate", _edit(_EVALUATE, "np.argmax(layer_2, axis=1) == np.argmax(labels, axis=1)",
                                     "np.argmax(layer_2, axis=0) == np.argmax(labels, axis=0)"),
@@ -130,6 +138,14 @@ def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_
     "no_rescaling": Mutant(
         NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask"),
         ("nb03-test-rescale",), "were not rescaled"),
+    "scaled_by_keep_probability": Mutant(
+        NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask * 0.5"),
+        ("nb03-test-rescale",), "multiplied by 0.5, the keep probability"),
+    "same_mask_every_time": Mutant(
+        NB3, "nb03-forward", "_MASKS = {}\n\n" + _edit(
+            _FORWARD, "        mask = np.random.randint(2, size=layer_1.shape)\n",
+            "        mask = _MASKS.setdefault(layer_1.shape, np.random.randint(2, size=layer_1.shape))\n"),
+        ("nb03-test-keep-half",), "dropped at every call"),
     "delta_not_masked": Mutant(
         NB3, "nb03-hidden-delta", '''
 def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
