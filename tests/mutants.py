@@ -120,6 +120,24 @@ def validation_accuracy(weights):
     return evaluate(test_images, test_labels, weights[0], weights[1])[1]
 '''.strip("\n"),
         ("nb02-test-validation",), "measured the TEST set"),
+    "patience_never_reset": Mutant(
+        NB2, "nb02-early-stopping", '''
+def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
+    """Counts bad epochs but never resets the count after an improvement."""
+    best_accuracy, best_epoch, best_weights, bad_epochs, scores = -1.0, -1, None, 0, []
+    for epoch in range(max_epochs):
+        train_one_epoch(weights)
+        scores.append(validation_accuracy(weights))
+        if scores[-1] > best_accuracy:
+            best_accuracy, best_epoch = scores[-1], epoch
+            best_weights = [w.copy() for w in weights]
+        else:
+            bad_epochs += 1
+            if bad_epochs >= patience:
+                break
+    return best_weights, best_epoch, scores
+'''.strip("\n"),
+        ("nb02-test-stopping",), "Start counting the epochs"),
     "returns_last_weights": Mutant(
         NB2, "nb02-early-stopping", '''
 def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
