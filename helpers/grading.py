@@ -1,14 +1,19 @@
 """Failure messages for the lab's checks that a beginner can read."""
 from __future__ import annotations
 
+import textwrap
+
+_WIDTH = 88  # Jupyter and nbgrader's feedback pages do not wrap error output: wrap it here
+
 
 class CheckFailed(AssertionError):
     """A failed lab check; Jupyter shows only its message, not a traceback of the test code."""
 
     def _render_traceback_(self) -> list[str]:
         """Return the lines IPython prints instead of a traceback (keeps hidden checks hidden)."""
-        return [f"\x1b[0;31mCheckFailed\x1b[0m: {line}" if i == 0 else line
-                for i, line in enumerate(str(self).splitlines() or [""])]
+        paragraphs = str(self).splitlines() or [""]
+        lines = [line for text in paragraphs for line in (textwrap.wrap(text, _WIDTH - 13) or [""])]
+        return ["\x1b[0;31mCheckFailed\x1b[0m: " + lines[0]] + ["             " + line for line in lines[1:]]
 
 
 def check(condition: bool, message: str) -> None:

@@ -68,9 +68,9 @@ def _max_points(course: Path) -> dict[tuple[str, str], float]:
 
 
 def _feedback_text(course: Path, student: str, notebook: str) -> str:
-    """Return the visible text of a feedback page (tags removed, entities decoded)."""
+    """Return the visible text of a feedback page (tags removed, entities decoded, spaces collapsed)."""
     page = (course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html").read_text()
-    return html.unescape(re.sub(r"<[^>]+>", "", page))
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
 
 
 def test_complete_submission_gets_full_marks(course):
@@ -164,8 +164,8 @@ def test_feedback_never_shows_hidden_tests(course):
     pages = sorted((course / "course" / "feedback").rglob("*.html"))
     assert len(pages) >= 4 + 4 + len(MUTANTS)
     for page in pages:
-        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
-        leaked = [line for line in hidden_lines if line in text]
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+        leaked = [line for line in hidden_lines if " ".join(line.split()) in text]
         assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
 
 
@@ -194,7 +194,6 @@ def test_validate_flags_a_blank_copy_and_passes_a_complete_one(course):
 
     blank = Validator().validate(str(course / "notebooks" / ASSIGNMENT / f"{NB2}.ipynb"))
     assert len(blank.get("failed", [])) == 3  # the visible checks; hidden ones are not in the copy
-    assert any("not written yet" in failure["raw_error"] or "NotImplementedError" in failure["raw_error"]
-               for failure in blank["failed"])
+    assert any("not written yet" in " ".join(failure["raw_error"].split()) for failure in blank["failed"])
     done = Validator().validate(str(course / "course" / "submitted" / "complete" / ASSIGNMENT / f"{NB2}.ipynb"))
     assert done == {}
