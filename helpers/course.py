@@ -20,6 +20,19 @@ ASSIGNMENT = "ch8"
 _MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
+def marked_lines(source: str, begin: str, end: str) -> list[str]:
+    """Return the stripped lines of ``source`` between a ``begin`` and an ``end`` marker line."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            lines.append(line.strip())
+    return lines
+
+
 def make_scratch_course(dest: Path) -> Path:
     """Copy the course (solutions/ and nbgrader_config.py) into ``dest``; return ``dest``."""
     if not (ROOT / "solutions" / ASSIGNMENT).is_dir():

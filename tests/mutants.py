@@ -65,6 +65,23 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
     return error, correct_cnt
 '''
 
+_EARLY_STOPPING = '''
+def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
+    """A wrong early stopping."""
+    best_accuracy, best_epoch, best_weights, bad_epochs, scores = -1.0, -1, None, 0, []
+    for epoch in range(max_epochs):
+        train_one_epoch(weights)
+        scores.append(validation_accuracy(weights))
+        if scores[-1] > best_accuracy:
+            best_accuracy, best_epoch, bad_epochs = scores[-1], epoch, 0
+            best_weights = [w.copy() for w in weights]
+        else:
+            bad_epochs += 1
+            if bad_epochs >= patience:
+                break
+    return best_weights, best_epoch, scores
+'''
+
 
 def _edit(template: str, old: str, new: str) -> str:
     """Return ``template`` with ``old`` replaced by ``new`` (which must occur exactly once)."""
@@ -121,37 +138,11 @@ def validation_accuracy(weights):
 '''.strip("\n"),
         ("nb02-test-validation",), "measured the TEST set"),
     "patience_never_reset": Mutant(
-        NB2, "nb02-early-stopping", '''
-def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
-    """Counts bad epochs but never resets the count after an improvement."""
-    best_accuracy, best_epoch, best_weights, bad_epochs, scores = -1.0, -1, None, 0, []
-    for epoch in range(max_epochs):
-        train_one_epoch(weights)
-        scores.append(validation_accuracy(weights))
-        if scores[-1] > best_accuracy:
-            best_accuracy, best_epoch = scores[-1], epoch
-            best_weights = [w.copy() for w in weights]
-        else:
-            bad_epochs += 1
-            if bad_epochs >= patience:
-                break
-    return best_weights, best_epoch, scores
-'''.strip("\n"),
+        NB2, "nb02-early-stopping", _edit(_EARLY_STOPPING, "best_accuracy, best_epoch, bad_epochs = scores[-1], epoch, 0",
+                                          "best_accuracy, best_epoch = scores[-1], epoch"),
         ("nb02-test-stopping",), "Start counting the epochs"),
     "returns_last_weights": Mutant(
-        NB2, "nb02-early-stopping", '''
-def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
-    """Stops at the right time but hands back the live (last) weights."""
-    best_accuracy, best_epoch, scores = -1.0, -1, []
-    for epoch in range(max_epochs):
-        train_one_epoch(weights)
-        scores.append(validation_accuracy(weights))
-        if scores[-1] > best_accuracy:
-            best_accuracy, best_epoch = scores[-1], epoch
-        elif epoch - best_epoch >= patience:
-            break
-    return weights, best_epoch, scores
-'''.strip("\n"),
+        NB2, "nb02-early-stopping", _edit(_EARLY_STOPPING, "return best_weights,", "return weights,"),
         ("nb02-test-best-weights",), "weights of the LAST epoch"),
     "no_rescaling": Mutant(
         NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask"),

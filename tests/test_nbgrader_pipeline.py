@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
+from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, marked_lines, nbgrader, solution_answers,
                             write_complete_submission, write_submission)
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 
@@ -67,10 +67,14 @@ def _max_points(course: Path) -> dict[tuple[str, str], float]:
     return points
 
 
+def _page_text(page: Path) -> str:
+    """Return the visible text of an HTML page (tags removed, entities decoded, spaces collapsed)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+
+
 def _feedback_text(course: Path, student: str, notebook: str) -> str:
-    """Return the visible text of a feedback page (tags removed, entities decoded, spaces collapsed)."""
-    page = (course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html").read_text()
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+    """Return the visible text of one student's feedback page for one notebook."""
+    return _page_text(course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html")
 
 
 def test_complete_submission_gets_full_marks(course):
@@ -149,22 +153,15 @@ def test_restored_cell_of_a_right_answer_earns_its_points(course):
 
 def test_feedback_never_shows_hidden_tests(course):
     """No feedback page contains a line of a hidden test (nbgrader prints them by default)."""
-    hidden_lines = set()
-    for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb"):
-        for cell in nbformat.read(path, as_version=4).cells:
-            inside = False
-            for line in cell.source.splitlines():
-                if "### BEGIN HIDDEN TESTS" in line:
-                    inside = True
-                elif "### END HIDDEN TESTS" in line:
-                    inside = False
-                elif inside and len(line.strip()) > 25:
-                    hidden_lines.add(line.strip())
+    hidden_lines = {line for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb")
+                    for cell in nbformat.read(path, as_version=4).cells
+                    for line in marked_lines(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+                    if len(line) > 25}
     assert len(hidden_lines) > 20
     pages = sorted((course / "course" / "feedback").rglob("*.html"))
     assert len(pages) >= 4 + 4 + len(MUTANTS)
     for page in pages:
-        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+        text = _page_text(page)
         leaked = [line for line in hidden_lines if " ".join(line.split()) in text]
         assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.course import ASSIGNMENT, make_scratch_course, nbgrader
+from helpers.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
@@ -75,19 +75,6 @@ def test_practice_copies_are_exactly_what_nbgrader_generates(tmp_path):
             "run `python3 tasks.py release` and commit the result")
 
 
-def _regions(source: str, begin: str, end: str) -> list[str]:
-    """Return the lines between begin/end markers in a cell's source."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            lines.append(line.strip())
-    return lines
-
-
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
     """Answer cells keep only signature, docstring and stub; no hidden check or marker; no outputs."""
@@ -95,7 +82,7 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
     released = nbformat.read(RELEASED / path.name, as_version=4)
     text = "\n".join(cell.source for cell in released.cells)
     hidden = [line for c in source_cells.values()
-              for line in _regions(c.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") if len(line) > 12]
+              for line in marked_lines(c.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") if len(line) > 12]
     assert hidden, "the source notebook should have hidden checks"
     assert not [line for line in hidden if line in text]
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
@@ -104,7 +91,7 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
             answers += 1
-            answer = _regions(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
+            answer = marked_lines(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
             stub = [line.strip() for line in cell.source.splitlines()]
             assert answer and not [line for line in answer if line and line in stub]
             assert cell.source.rstrip().endswith('raise NotImplementedError("not written yet: replace this line with your code")')
