@@ -12,7 +12,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec,
                                     SaveAutoGrades)
 
-from helpers.nbgrader_cells import NotebookTimeLimit, RestoreMissingCells
+from instructor.nbgrader_steps import NotebookTimeLimit, RestoreMissingCells
 from sqlalchemy.exc import SAWarning
 
 # nbgrader 0.9 builds each new submission's database rows before adding them to the session;
@@ -55,7 +55,7 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties, CheckCellMetadata]
 # A student who deleted a graded test cell still gets it run: nbgrader puts it back. Its own
 # version of this step crashes when the cell before a deleted one is locked Markdown (KeyError),
-# so the lab uses a fixed one (helpers/nbgrader_cells.py) in the same place of the pipeline.
+# so the lab uses a fixed one (instructor/nbgrader_steps.py) in the same place of the pipeline.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells, CheckCellMetadata]

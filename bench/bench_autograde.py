@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers.course import ASSIGNMENT, make_scratch_course, nbgrader, write_complete_submission
+from instructor.course import ASSIGNMENT, make_scratch_course, nbgrader, write_complete_submission
 
 
 def autograde_seconds(folder: Path, students: int) -> float:

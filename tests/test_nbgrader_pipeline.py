@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.course import (ASSIGNMENT, cell_scores, make_scratch_course, marked_lines, nbgrader, solution_answers,
+from instructor.course import (ASSIGNMENT, cell_scores, make_scratch_course, marked_lines, nbgrader, solution_answers,
                             write_complete_submission, write_submission)
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader
+from instructor.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))

@@ -36,7 +36,7 @@ def marked_lines(source: str, begin: str, end: str) -> list[str]:
 def make_scratch_course(dest: Path) -> Path:
     """Copy the course (solutions/ and nbgrader_config.py) into ``dest``; return ``dest``."""
     if not (ROOT / "solutions" / ASSIGNMENT).is_dir():
-        raise FileNotFoundError(f"{ROOT / 'solutions'} not found: helpers.course needs a checkout of the lab.")
+        raise FileNotFoundError(f"{ROOT / 'solutions'} not found: instructor.course needs a checkout of the lab.")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "solutions", dest / "solutions")
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")

@@ -5,7 +5,7 @@ import time
 
 from nbformat.v4 import new_code_cell
 
-from helpers.nbgrader_cells import NotebookTimeLimit
+from instructor.nbgrader_steps import NotebookTimeLimit
 
 
 def test_cells_share_the_notebooks_time_budget(monkeypatch):
