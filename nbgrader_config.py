@@ -36,8 +36,14 @@ c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
-# The default exchange (/srv/nbgrader/exchange) is not writable on most machines.
-c.Exchange.root = os.path.join(COURSE, "exchange")
+# The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
+# exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop
+# their submissions there); without it the formgrader greys out release and collect.
+EXCHANGE = os.path.join(COURSE, "exchange")
+if not os.path.isdir(EXCHANGE):
+    os.makedirs(EXCHANGE, exist_ok=True)
+    os.chmod(EXCHANGE, 0o777)
+c.Exchange.root = EXCHANGE
 
 # Autograding: the student copies carry kernel name "python3"; force it in case a student's
 # JupyterLab saved another (a conda env name, say), which would make nbgrader fail to start it.

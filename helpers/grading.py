@@ -56,7 +56,9 @@ def _where(error: BaseException) -> str:
     while tb is not None:
         frames.append((tb.tb_frame.f_code, tb.tb_lineno))
         tb = tb.tb_next
-    inside = [(code, line) for code, line in frames[1:] if _is_cell(code.co_filename)]
+    # Frames from the check's own cell (its helper functions included) may be hidden code: skip them.
+    check_cell = frames[0][0].co_filename if frames else ""
+    inside = [(code, line) for code, line in frames if _is_cell(code.co_filename) and code.co_filename != check_cell]
     if not inside:
         return ""
     code, line = inside[-1]

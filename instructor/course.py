@@ -6,6 +6,7 @@ helpers/), not just the installed package.
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -99,14 +100,43 @@ def write_complete_submission(course: Path, student: str) -> list[Path]:
             for notebook, answers in solution_answers(course).items()]
 
 
+def gradebook_url(course: Path) -> str:
+    """Return the database URL of the course's gradebook, as its nbgrader_config.py sets it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return config.CourseDirectory.db_url
+
+
 def cell_scores(course: Path, student: str) -> dict[tuple[str, str], tuple[float, float]]:
     """Return {(notebook, grade_id): (score, max_score)} for one autograded student."""
     from nbgrader.api import Gradebook
 
     scores = {}
-    with Gradebook(f"sqlite:///{course / 'course' / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook_url(course)) as gb:
         submission = gb.find_submission(ASSIGNMENT, student)
         for notebook in submission.notebooks:
             for grade in notebook.grades:
                 scores[(notebook.name, grade.name)] = (grade.score, grade.max_score)
     return scores
+
+
+def max_points(course: Path) -> dict[tuple[str, str], float]:
+    """Return {(notebook, grade_id): points} for every graded cell of the course's source notebooks."""
+    points = {}
+    for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                points[(path.stem, meta["grade_id"])] = float(meta["points"])
+    return points
+
+
+def page_text(page: Path) -> str:
+    """Return the visible text of an HTML page (tags removed, entities decoded, spaces collapsed)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+
+
+def feedback_text(course: Path, student: str, notebook: str) -> str:
+    """Return the visible text of one student's feedback page for one notebook."""
+    return page_text(course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html")

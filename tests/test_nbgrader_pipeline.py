@@ -6,81 +6,24 @@ nbgrader command costs seconds of start-up), then many small assertions on the r
 from __future__ import annotations
 
 import csv
-import html
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from instructor.course import (ASSIGNMENT, cell_scores, make_scratch_course, marked_lines, nbgrader, solution_answers,
-                            write_complete_submission, write_submission)
-from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
-
-TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
-NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
+from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines, max_points, page_text
+from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    """Return a scratch course in which a whole class has been autograded and given feedback."""
-    course = make_scratch_course(tmp_path_factory.mktemp("course"))
-    released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert released.returncode == 0, released.stderr
-    answers = solution_answers(course)
-
-    write_complete_submission(course, "complete")
-    for notebook in answers:
-        write_submission(course, "blank", notebook)
-    for name, mutant in MUTANTS.items():
-        write_submission(course, name, mutant.notebook, {**answers[mutant.notebook], mutant.cell: mutant.code})
-    for notebook, code in ALTERNATIVES.items():
-        write_submission(course, f"other_way_{notebook}", notebook, {**answers[notebook], **code})
-    write_submission(course, "endless_loop", NB2, {**answers[NB2], "nb02-validation-accuracy": ENDLESS_LOOP})
-    write_submission(course, "endless_test_loop", NB1, {**answers[NB1], "nb01-evaluate": ENDLESS_EVALUATE})
-    wrong = {**answers[NB1], "nb01-evaluate": MUTANTS["summed_error"].code}
-    write_submission(course, "deleted_test_cell", NB1, wrong, edit={"nb01-test-error": None})
-    write_submission(course, "edited_test_cell", NB1, wrong, edit={"nb01-test-error": "print('all good')"})
-    write_submission(course, "right_but_deleted_cell", NB1, answers[NB1], edit={"nb01-test-accuracy": None})
-    write_submission(course, "deleted_answer_and_test", NB1, answers[NB1],
-                     edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
-
-    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}",
-                      f"--NotebookTimeLimit.notebook_timeout={NOTEBOOK_TIMEOUT}")
-    (course / "autograde.log").write_text(graded.stdout + graded.stderr)
-    assert graded.returncode == 0, graded.stderr[-3000:]
-    feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
-    assert feedback.returncode == 0, feedback.stderr[-3000:]
-    exported = nbgrader(course, "export", "--to", "grades.csv")
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    return course
-
-
-def _max_points(course: Path) -> dict[tuple[str, str], float]:
-    """Return {(notebook, grade_id): points} for every graded cell of the source notebooks."""
-    points = {}
-    for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
-                points[(path.stem, meta["grade_id"])] = float(meta["points"])
-    return points
-
-
-def _page_text(page: Path) -> str:
-    """Return the visible text of an HTML page (tags removed, entities decoded, spaces collapsed)."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
-
-
-def _feedback_text(course: Path, student: str, notebook: str) -> str:
-    """Return the visible text of one student's feedback page for one notebook."""
-    return _page_text(course / "course" / "feedback" / student / ASSIGNMENT / f"{notebook}.html")
-
+def course(graded_class) -> Path:
+    """The class graded once for the whole test session (tests/conftest.py)."""
+    return graded_class
 
 def test_complete_submission_gets_full_marks(course):
     """The solutions' answers pasted into the practice copies earn every point."""
     scores = cell_scores(course, "complete")
-    expected = _max_points(course)
+    expected = max_points(course)
     assert set(scores) == set(expected)
     lost = {cell: score for cell, score in scores.items() if score[0] != score[1]}
     assert not lost, f"a correct answer lost points: {lost}"
@@ -90,7 +33,7 @@ def test_complete_submission_gets_full_marks(course):
 def test_untouched_copy_gets_zero_everywhere(course):
     """A practice copy handed in as released scores 0 on every graded cell."""
     scores = cell_scores(course, "blank")
-    assert set(scores) == set(_max_points(course))
+    assert set(scores) == set(max_points(course))
     assert all(score == 0 for score, _ in scores.values()), scores
 
 
@@ -109,7 +52,7 @@ def test_each_mistake_loses_exactly_its_checks_and_is_named(course, name):
     failed = {cell for cell, (score, maximum) in scores.items() if score < maximum}
     assert failed == set(mutant.fails), f"{name}: failed {sorted(failed)}, expected {sorted(mutant.fails)}"
     assert all(scores[cell][0] == 0 for cell in mutant.fails)
-    assert mutant.message in _feedback_text(course, name, mutant.notebook)
+    assert mutant.message in feedback_text(course, name, mutant.notebook)
 
 
 def test_endless_loop_is_cut_off_and_graded(course):
@@ -125,7 +68,7 @@ def test_a_loop_called_by_every_check_is_cut_off_by_the_notebook_budget(course):
     """An endless evaluate() is called by 5 checks and the training: the notebook's budget stops it all."""
     scores = {cell: s for (nb, cell), s in cell_scores(course, "endless_test_loop").items() if nb == NB1}
     assert len(scores) == 5 and all(score == 0 for score, _ in scores.values())
-    assert "did not finish" in _feedback_text(course, "endless_test_loop", NB1)
+    assert "did not finish" in feedback_text(course, "endless_test_loop", NB1)
 
 
 @pytest.mark.parametrize("student", ["deleted_test_cell", "edited_test_cell"])
@@ -134,14 +77,14 @@ def test_original_tests_run_when_a_student_deletes_or_edits_them(course, student
     scores = cell_scores(course, student)
     assert scores[(NB1, "nb01-test-error")] == (0, 2)
     assert scores[(NB1, "nb01-test-accuracy")] == (2, 2)
-    assert "is the SUM over" in _feedback_text(course, student, NB1)
+    assert "is the SUM over" in feedback_text(course, student, NB1)
 
 
 def test_deleting_the_answer_and_its_test_still_grades_the_notebook(course):
     """With the answer cell gone too, the restored tests run (and fail) instead of crashing nbgrader."""
     scores = {cell: s for (nb, cell), s in cell_scores(course, "deleted_answer_and_test").items() if nb == NB1}
     assert scores["nb01-test-error"] == (0, 2) and scores["nb01-test-accuracy"] == (0, 2)
-    assert "evaluate" in _feedback_text(course, "deleted_answer_and_test", NB1)
+    assert "evaluate" in feedback_text(course, "deleted_answer_and_test", NB1)
 
 
 def test_restored_cell_of_a_right_answer_earns_its_points(course):
@@ -161,7 +104,7 @@ def test_feedback_never_shows_hidden_tests(course):
     pages = sorted((course / "course" / "feedback").rglob("*.html"))
     assert len(pages) >= 4 + 4 + len(MUTANTS)
     for page in pages:
-        text = _page_text(page)
+        text = page_text(page)
         leaked = [line for line in hidden_lines if " ".join(line.split()) in text]
         assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
 
@@ -170,7 +113,7 @@ def test_grades_export_to_csv_with_the_right_totals(course):
     """grades.csv holds one row per student with the score the gradebook holds."""
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    total = sum(_max_points(course).values())
+    total = sum(max_points(course).values())
     assert float(rows["complete"]["score"]) == total == float(rows["complete"]["max_score"])
     assert float(rows["blank"]["score"]) == 0
     for name, mutant in MUTANTS.items():
