@@ -29,7 +29,9 @@ os.makedirs(COURSE, exist_ok=True)  # sqlite cannot create the folder of its dat
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.root = ROOT
-c.CourseDirectory.course_id = "grokking-ch8"
+# On the class hub (hub/jupyterhub_config.py) every server gets the course id and the shared
+# exchange in these two variables, so the graders' and the students' nbgrader agree on both.
+c.CourseDirectory.course_id = os.environ.get("CH8_COURSE_ID", "grokking-ch8")
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
@@ -39,8 +41,10 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
 # The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
 # exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop
 # their submissions there); without it the formgrader greys out release and collect.
-EXCHANGE = os.path.join(COURSE, "exchange")
-if not os.path.isdir(EXCHANGE):
+# On the class hub the exchange is shared by everyone and named by CH8_EXCHANGE.
+LOCAL_EXCHANGE = os.path.join(COURSE, "exchange")
+EXCHANGE = os.environ.get("CH8_EXCHANGE") or LOCAL_EXCHANGE
+if EXCHANGE == LOCAL_EXCHANGE and not os.path.isdir(EXCHANGE):
     os.makedirs(EXCHANGE, exist_ok=True)
     os.chmod(EXCHANGE, 0o777)
 c.Exchange.root = EXCHANGE

@@ -1,0 +1,158 @@
+"""JupyterHub for a class doing the chapter 8 lab on one machine:  jupyterhub -f hub/jupyterhub_config.py
+
+Who is who comes from two Unix groups, so that adding a student is one `useradd -G`:
+
+  students     members of CH8_HUB_STUDENTS (default ch8-students): their own server and home,
+               JupyterLab opens on the fetched lab, nbgrader's Assignments panel to fetch/submit
+  instructors  members of CH8_HUB_INSTRUCTORS (default ch8-instructors): their own server, plus
+               the course's formgrader at /services/<course id>/formgrader (hub group
+               formgrade-<course id>, the name nbgrader looks for)
+  grader       the system user CH8_HUB_GRADER (default grader-<course id>) owns the course folder
+               (a checkout of this repository) and runs the formgrader as a hub service, so that
+               several instructors grade in one gradebook
+
+Everyone logs in with their system password (PAM); every server runs as its own system user, so
+nbgrader's exchange tells students apart by their OS user name and file permissions keep one
+student's submission and feedback from another. The hub must run as root for that.
+
+Settings (environment variables of the hub process; the defaults suit a real deployment):
+
+  CH8_COURSE_ID          nbgrader course id = name of the formgrader service   grokking-ch8
+  CH8_EXCHANGE           nbgrader's exchange, shared by all (mode 0777)         /srv/nbgrader/exchange
+  CH8_HUB_COURSE_DIR     the grader's checkout of this repository               /srv/nbgrader/<course id>
+  CH8_HUB_GRADER         system user running the formgrader service             grader-<course id>
+  CH8_HUB_STUDENTS       Unix group of the students                             ch8-students
+  CH8_HUB_INSTRUCTORS    Unix group of the instructors                          ch8-instructors
+  CH8_HUB_ADMINS         Unix group of hub admins (optional; ignored if absent) ch8-hub-admins
+  MNIST_DIR              the four MNIST files, readable by all                  /srv/nbgrader/mnist
+  MNIST_CACHE            prepared arrays, readable by all (see README)          /srv/nbgrader/mnist-cache
+  CH8_HUB_STATE          the hub's database, cookie secret, proxy pid           /srv/jupyterhub
+  CH8_HUB_BIND_URL       where people reach the hub                             http://:8000
+  CH8_HUB_API_PORT       the hub's internal API (loopback)                      8081
+  CH8_HUB_PROXY_API_PORT configurable-http-proxy's API (loopback)               8001
+  CH8_HUB_SERVICE_PORT   the formgrader service (loopback)                      9999
+
+The hub and every server run the Python environment the hub was started from (.venv of this
+checkout with `python3 tasks.py setup`): it must be readable by every user.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import sys
+from pathlib import Path
+
+HUB = Path(__file__).resolve().parent
+ROOT = HUB.parent
+# Not resolved: .venv/bin/python is a symlink to the system Python, and the servers need the venv.
+BIN = Path(sys.executable).parent
+
+COURSE_ID = os.environ.get("CH8_COURSE_ID", "grokking-ch8")
+EXCHANGE = os.environ.get("CH8_EXCHANGE", "/srv/nbgrader/exchange")
+COURSE_DIR = os.environ.get("CH8_HUB_COURSE_DIR", f"/srv/nbgrader/{COURSE_ID}")
+GRADER = os.environ.get("CH8_HUB_GRADER", f"grader-{COURSE_ID}")
+STUDENTS = os.environ.get("CH8_HUB_STUDENTS", "ch8-students")
+INSTRUCTORS = os.environ.get("CH8_HUB_INSTRUCTORS", "ch8-instructors")
+ADMINS = os.environ.get("CH8_HUB_ADMINS", "ch8-hub-admins")
+MNIST_DIR = os.environ.get("MNIST_DIR", "/srv/nbgrader/mnist")
+MNIST_CACHE = os.environ.get("MNIST_CACHE", "/srv/nbgrader/mnist-cache")
+STATE = Path(os.environ.get("CH8_HUB_STATE", "/srv/jupyterhub"))
+FORMGRADERS = f"formgrade-{COURSE_ID}"  # nbgrader's name for the instructors' hub group
+ENROLLED = f"nbgrader-{COURSE_ID}"  # nbgrader's name for the students' hub group
+
+
+def members(group: str) -> list[str]:
+    """Return the user names listed in Unix group ``group`` (none if it does not exist)."""
+    try:
+        return sorted(grp.getgrnam(group).gr_mem)
+    except KeyError:
+        return []
+
+
+def config_path(role: str) -> str:
+    """Return JUPYTER_CONFIG_PATH for a server of ``role``: its own settings, then the class's."""
+    return os.pathsep.join(str(HUB / "jupyter" / name) for name in (role, "all"))
+
+
+def role_of(spawner) -> str:
+    """Return 'instructor' for members of the formgrade group, else 'student'."""
+    return "instructor" if any(g.name == FORMGRADERS for g in spawner.user.groups) else "student"
+
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+# --- where the hub listens and keeps its state --------------------------------------------------
+c.JupyterHub.bind_url = os.environ.get("CH8_HUB_BIND_URL", "http://:8000")
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{os.environ.get('CH8_HUB_API_PORT', '8081')}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ.get('CH8_HUB_PROXY_API_PORT', '8001')}"
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+
+# --- who may log in -----------------------------------------------------------------------------
+# PAM: the machine's own accounts and passwords, the simplest choice for a class on one machine.
+# For a campus login or an LMS see the README ("A class on JupyterHub": OAuthenticator, LTI).
+c.JupyterHub.authenticator_class = "pam"
+c.PAMAuthenticator.allowed_groups = {STUDENTS, INSTRUCTORS}
+# Listed at start-up too, so that they exist in the hub (admin page, API) before their first login.
+c.Authenticator.allowed_users = set(members(STUDENTS) + members(INSTRUCTORS))
+if ADMINS in {g.gr_name for g in grp.getgrall()}:
+    c.PAMAuthenticator.admin_groups = {ADMINS}
+
+c.JupyterHub.load_groups = {
+    FORMGRADERS: {"users": members(INSTRUCTORS)},
+    ENROLLED: {"users": members(STUDENTS)},
+}
+# Instructors reach the course's formgrader service; students never do.
+c.JupyterHub.load_roles = [{
+    "name": FORMGRADERS,
+    "description": f"Grade {COURSE_ID} in its shared formgrader",
+    "groups": [FORMGRADERS],
+    "scopes": [f"access:services!service={COURSE_ID}", "list:services", f"read:services!service={COURSE_ID}"],
+}]
+
+# --- one server per person, as that person ------------------------------------------------------
+SHARED_ENV = {
+    "PATH": os.pathsep.join([str(BIN), "/usr/local/bin", "/usr/bin", "/bin"]),
+    "CH8_COURSE_ID": COURSE_ID,
+    "CH8_EXCHANGE": EXCHANGE,
+    "MNIST_DIR": MNIST_DIR,
+    "MNIST_CACHE": MNIST_CACHE,
+    # A "python3" kernel in a user's ~/.local must not shadow the lab's environment.
+    "JUPYTER_PREFER_ENV_PATH": "1",
+    # An environment whose Python needs its own library path (a relocated copy) passes it on.
+    **({"LD_LIBRARY_PATH": os.environ["LD_LIBRARY_PATH"]} if os.environ.get("LD_LIBRARY_PATH") else {}),
+}
+c.JupyterHub.spawner_class = "localprocess"  # each server runs as its user's system account
+c.Spawner.cmd = [str(BIN / "python"), str(HUB / "singleuser.py")]
+c.Spawner.environment = {
+    **SHARED_ENV,
+    "CH8_ROLE": role_of,
+    "CH8_LABGUIDE": str(ROOT / "labguide"),
+    "JUPYTER_CONFIG_PATH": lambda spawner: config_path(role_of(spawner)),
+}
+# The server's own API token may use what its user may: for instructors, finding and opening the
+# formgrader service (nbgrader's course list asks the hub); students lack those scopes and so
+# their servers' tokens lack them too.
+c.Spawner.server_token_scopes = [
+    "users:activity!user", "access:servers!server",
+    "list:services", f"read:services!service={COURSE_ID}", f"access:services!service={COURSE_ID}",
+]
+c.Spawner.http_timeout = 60  # a loaded classroom machine starts JupyterLab slowly
+c.Spawner.start_timeout = 90
+
+# --- the course's formgrader, shared by the instructors -----------------------------------------
+c.JupyterHub.services = [{
+    "name": COURSE_ID,
+    "url": f"http://127.0.0.1:{os.environ.get('CH8_HUB_SERVICE_PORT', '9999')}",
+    "command": [str(BIN / "jupyterhub-singleuser")],
+    "user": GRADER,
+    "cwd": COURSE_DIR,
+    "oauth_no_confirm": True,
+    "environment": {
+        **SHARED_ENV,
+        "JUPYTER_CONFIG_PATH": config_path("grader"),
+        # JupyterHub >= 4.1 forbids the formgrader's iframe inside JupyterLab: open it as a page.
+        "JUPYTERHUB_DEFAULT_URL": "/formgrader",
+    },
+}]
