@@ -10,6 +10,7 @@
   export     write all grades to course/grades.csv (nbgrader export)
   figures    rerun the solution notebooks and rewrite labguide/figures/
   bench      print the benchmark figures (MNIST load time, notebook run time, autograde time)
+  hub        try the class on JupyterHub here (root): demo accounts, http://127.0.0.1:8000, Ctrl-C removes it
 
 Only the Python standard library is used here, so this file runs before anything is installed.
 """
@@ -112,7 +113,12 @@ def bench(*args: str) -> int:
     return setup() or _run(PYTHON, "bench/run_all.py", *args)
 
 
-COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, feedback, export, figures, bench)}
+def hub(*args: str) -> int:
+    """Run a try-out class on JupyterHub (hub/jupyterhub_config.py) until Ctrl-C; see README, A class on JupyterHub."""
+    return setup() or _run(PYTHON, "-m", "instructor.classhub", *args)
+
+
+COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, feedback, export, figures, bench, hub)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

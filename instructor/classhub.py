@@ -297,3 +297,80 @@ def remove_stale_classes(prefix: str) -> None:
                 remove_account(entry.pw_name)
                 for group in (f"{tag}students", f"{tag}instructors"):
                     subprocess.run(["groupdel", group], capture_output=True, timeout=60)
+
+
+def _wait_for_hub(url: str, process: subprocess.Popen, timeout: float = 120) -> bool:
+    """Return True once the hub answers at ``url``, False if it exits or ``timeout`` s pass."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/hub/api/", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        time.sleep(1)
+    return False
+
+
+def tryout(port: int = 8000, students: int = 2) -> int:
+    """Run a try-out class on http://127.0.0.1:PORT until Ctrl-C, then remove it; return the exit code."""
+    problems = missing_prerequisites()
+    folder = ROOT / "course" / "hub-tryout"  # git-ignored, like all of course/
+    blocked = unreachable_for_others(ROOT)
+    if blocked:
+        problems.append(f"the class members' servers read this checkout, but other users cannot enter {blocked}: "
+                        f"chmod o+x {blocked}, or clone the lab where everyone can read it (e.g. /opt)")
+    if problems:
+        print("The class hub try-out needs:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    remove_stale_classes("ch8-")
+    mnist = Path(os.environ["MNIST_DIR"]) if os.environ.get("MNIST_DIR") else folder / "mnist"
+    if not os.environ.get("MNIST_DIR"):
+        from helpers.mnist import download
+
+        folder.mkdir(parents=True, exist_ok=True)
+        download(mnist)  # once, for the whole class: students never download
+    names = [f"student{i}" for i in range(1, students + 1)]
+    print("Making the try-out class (system accounts ch8-*) ...", flush=True)
+    klass = create_class(folder / "class", "ch8-", students=names, mnist_dir=mnist)
+    url = f"http://127.0.0.1:{port}"
+    process = start_hub(klass, hub_environment(klass, url, mnist), folder / "class" / "hub.log")
+    try:
+        if not _wait_for_hub(url, process):
+            print(f"The hub did not start; its log: {folder / 'class' / 'hub.log'}", file=sys.stderr)
+            print((folder / "class" / "hub.log").read_text()[-3000:], file=sys.stderr)
+            return 1
+        print(f"\nThe class hub runs at {url}  (its log: {folder / 'class' / 'hub.log'})\n")
+        for name in klass.instructors + klass.students:
+            print(f"  {name:16} password {klass.passwords[name]}")
+        print(f"\nInstructor: open {url}/services/{COURSE_ID}/formgrader, Generate, then Release ch8.\n"
+              "Students (another browser or a private window): log in, Nbgrader > Assignment List, Fetch,\n"
+              "work, Validate, Submit. Instructor: Collect, Autograde, Generate and Release feedback.\n"
+              "Ctrl-C stops the hub and deletes the try-out accounts and their files.", flush=True)
+        process.wait()
+        return process.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_hub(process, klass)
+        remove_class(klass)
+        print("The try-out class is gone (accounts, homes, exchange, gradebook).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Return the exit code of `python -m instructor.classhub [--port N] [--students N]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 tasks.py hub",
+                                     description="Try the class hub on this machine (root): demo accounts, "
+                                                 "JupyterHub on 127.0.0.1, removed again by Ctrl-C.")
+    parser.add_argument("--port", type=int, default=8000, help="where the hub listens on 127.0.0.1 (default 8000)")
+    parser.add_argument("--students", type=int, default=2, help="how many student accounts (default 2)")
+    args = parser.parse_args(argv)
+    return tryout(args.port, args.students)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
