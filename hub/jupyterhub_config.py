@@ -74,11 +74,6 @@ def config_path(role: str) -> str:
     return os.pathsep.join(str(HUB / "jupyter" / name) for name in (role, "all"))
 
 
-def role_of(spawner) -> str:
-    """Return 'instructor' for members of the formgrade group, else 'student'."""
-    return "instructor" if any(g.name == FORMGRADERS for g in spawner.user.groups) else "student"
-
-
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
 # --- where the hub listens and keeps its state --------------------------------------------------
@@ -127,9 +122,16 @@ c.JupyterHub.spawner_class = "localprocess"  # each server runs as its user's sy
 c.Spawner.cmd = [str(BIN / "python"), str(HUB / "singleuser.py")]
 c.Spawner.environment = {
     **SHARED_ENV,
-    "CH8_ROLE": role_of,
+    "CH8_ROLE": "student",
     "CH8_LABGUIDE": str(ROOT / "labguide"),
-    "JUPYTER_CONFIG_PATH": lambda spawner: config_path(role_of(spawner)),
+    "JUPYTER_CONFIG_PATH": config_path("student"),
+}
+# Instructors' own servers: nbgrader's course list and assignment list, no formgrader of their own.
+c.Spawner.group_overrides = {
+    "01-instructors": {
+        "groups": [FORMGRADERS],
+        "spawner_override": {"environment": {"CH8_ROLE": "instructor", "JUPYTER_CONFIG_PATH": config_path("instructor")}},
+    },
 }
 # The server's own API token may use what its user may: for instructors, finding and opening the
 # formgrader service (nbgrader's course list asks the hub); students lack those scopes and so
