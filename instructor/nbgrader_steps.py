@@ -112,6 +112,19 @@ class GradingExecute(Execute):
         20_000, help="Characters of printed text kept per cell; the rest is dropped while it arrives."
     ).tag(config=True)
     status_dir = Unicode("", help="Folder for one JSON record per graded notebook ('' for none).").tag(config=True)
+    # One stream output per cell and stream, however the kernel happened to flush its prints, so that
+    # the same submission always gives the same autograded notebook.
+    coalesce_streams = Bool(True).tag(config=True)
+    fork_kernels = Bool(
+        True, help="Fork kernels from a warm process (instructor/forkserver.py) instead of starting Python each time."
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.fork_kernels and os.name == "posix":
+            from instructor.forkserver import ForkingKernelManager
+
+            self.kernel_manager_class = ForkingKernelManager
 
     def preprocess(self, nb: NotebookNode, resources: dict | None = None, km=None):
         """Run the notebook cell by cell as nbgrader does, with the protections described above."""
