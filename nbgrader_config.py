@@ -12,7 +12,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec,
                                     SaveAutoGrades)
 
-from instructor.nbgrader_steps import NotebookTimeLimit, RestoreMissingCells
+from instructor.nbgrader_steps import GradingExecute, HideHiddenChecks, RestoreMissingCells, UnreadableNotebooks
 from sqlalchemy.exc import SAWarning
 
 # nbgrader 0.9 builds each new submission's database rows before adding them to the session;
@@ -37,7 +37,8 @@ c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
+DB_URL = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
+c.CourseDirectory.db_url = DB_URL
 # The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
 # exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop
 # their submissions there); without it the formgrader greys out release and collect.
@@ -57,12 +58,25 @@ c.Execute.kernel_name = "python3"
 # goes on with the next cell and the next submission.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-# ... and per notebook: a placeholder that never returns is called by several cells, so each
-# notebook also gets 5 minutes in all (a correct one needs under 10 s while autograding).
-c.NotebookTimeLimit.notebook_timeout = 300
+# The lab's Execute step (instructor/nbgrader_steps.py): points come from the checks alone, a
+# kernel that dies costs only the rest of its notebook, a memory limit per kernel, the grading guard,
+# a 5-minute budget per notebook (a placeholder that never returns is called by several checks),
+# and the demonstration runs after the last check are skipped. It records what happened to each
+# notebook in course/grading_status/ for `python3 tasks.py autograde`'s summary.
+c.GradingExecute.notebook_timeout = 300
+c.GradingExecute.memory_limit_mb = 4096
+c.GradingExecute.status_dir = os.path.join(COURSE, "grading_status")
 c.Autograde.autograde_preprocessors = [
-    NotebookTimeLimit, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata]
+# A file that is not a notebook (cut off while saving, not JSON) would make nbgrader skip the
+# student's remaining notebooks: it is taken out before grading and scored 0 with a page saying why.
+_unreadable = UnreadableNotebooks(status_dir=os.path.join(COURSE, "grading_status"),
+                                  release_dir=os.path.join(ROOT, "notebooks"),
+                                  autograded_dir=os.path.join(COURSE, "autograded"),
+                                  default_db_url=DB_URL)
+c.Autograde.pre_convert_hook = _unreadable.before
+c.Autograde.post_convert_hook = _unreadable.after
 # A student who deleted a graded test cell still gets it run: nbgrader puts it back. Its own
 # version of this step crashes when the cell before a deleted one is locked Markdown (KeyError),
 # so the lab uses a fixed one (instructor/nbgrader_steps.py) in the same place of the pipeline.
@@ -70,8 +84,9 @@ c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells, CheckCellMetadata]
 
-# Feedback must not show the hidden tests' code (nbgrader's default feedback prints it).
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback must not show the hidden tests' code (nbgrader's default feedback prints it), nor any
+# traceback or quoted line of it, whatever a hidden check raised: one sentence per error.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenChecks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # The stub says what to do when a student runs it too early (a bare NotImplementedError says nothing).
 c.ClearSolutions.code_stub = {"python": '# YOUR CODE HERE\nraise NotImplementedError("not written yet: replace this line with your code")'}

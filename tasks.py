@@ -5,7 +5,9 @@
   test       set up .venv and run every test (unit tests, nbval over solutions/, nbgrader end to end)
   setup      create .venv and install the packages and the helpers (skipped when up to date)
   release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
-  autograde  autograde every submission in course/submitted/ (nbgrader autograde)
+  autograde  autograde every submission in course/submitted/ on all cores, then say what could not be
+             graded and run the integrity scan (instructor/autograde.py; --jobs N, --student ID, --force)
+  integrity  flag answer code that touches the grading machinery (course/integrity.csv)
   feedback   write HTML feedback for every autograded submission (nbgrader generate_feedback)
   export     write all grades to course/grades.csv (nbgrader export)
   figures    rerun the solution notebooks and rewrite labguide/figures/
@@ -94,7 +96,11 @@ def release(*args: str) -> int:
 
 
 def autograde(*args: str) -> int:
-    return _nbgrader("autograde", ASSIGNMENT, *args)
+    return setup() or _run(PYTHON, "-m", "instructor.autograde", *args)
+
+
+def integrity(*args: str) -> int:
+    return setup() or _run(PYTHON, "-m", "instructor.integrity", *args)
 
 
 def feedback(*args: str) -> int:
@@ -118,7 +124,8 @@ def hub(*args: str) -> int:
     return setup() or _run(PYTHON, "-m", "instructor.classhub", *args)
 
 
-COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, feedback, export, figures, bench, hub)}
+COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, integrity, feedback, export, figures,
+                                    bench, hub)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

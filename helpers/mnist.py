@@ -38,11 +38,13 @@ import gzip
 import hashlib
 import logging
 import math
+import mmap
 import os
 import shutil
 import struct
 import sys
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -384,13 +386,37 @@ def _npz_path(paths: dict[str, Path]) -> Path | None:
     return folder / f"mnist-arrays-{digest.hexdigest()[:20]}.npz"
 
 
+def _mapped_member(handle, zipped: zipfile.ZipFile, key: str, whole: mmap.mmap) -> np.ndarray:
+    """Return the array ``key`` of an uncompressed npz as a view of the mapped file (copy-on-write)."""
+    info = zipped.getinfo(key + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError("compressed member")
+    handle.seek(info.header_offset)
+    local = handle.read(30)  # the zip's local file header: name and extra-field lengths at bytes 26-29
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(handle)
+    if fortran or dtype.hasobject:
+        raise ValueError("unexpected layout")
+    count = math.prod(shape)
+    return np.frombuffer(whole, dtype=dtype, count=count, offset=handle.tell()).reshape(shape)
+
+
 def _read_npz(path: Path | None) -> Arrays | None:
-    """Return the four arrays stored in the npz at ``path``, or None if it is absent or unusable."""
+    """Return the four arrays stored in the npz at ``path``, or None if it is absent or unusable.
+
+    The arrays are mapped from the file, copy-on-write: nothing is read until it is used, the
+    pages are shared by every notebook on the machine (autograding runs many at once), and
+    writing into an array changes only this process's copy, never the cache.
+    """
     if path is None or not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = tuple(npz[key] for key in _NPZ_KEYS)
+        with open(path, "rb") as handle, zipfile.ZipFile(handle) as zipped:
+            whole = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+            arrays = tuple(_mapped_member(handle, zipped, key, whole) for key in _NPZ_KEYS)
     except Exception:  # a damaged cache must never stop the lab: fall back to the source files
         return None
     x_train, y_train, x_test, y_test = arrays

@@ -1,26 +1,463 @@
-"""Two nbgrader steps adapted for the lab; only nbgrader_config.py imports this module.
+"""The course's own nbgrader steps; nbgrader_config.py loads them (nbgrader itself is never edited).
 
-``RestoreMissingCells``: nbgrader 0.9's ``OverwriteCells.add_missing_cells`` puts a deleted test cell back after the
-source cell just before it, but only finds that cell if it is a graded or an answer cell: a
-locked Markdown cell there (or a deleted answer cell) makes it crash with ``KeyError`` and the
-whole notebook is not graded. Here the cell goes after the nearest earlier cell that is present.
+``GradingExecute`` (autograde's Execute step) runs a student's notebook so that only the checks
+decide its points:
+  * a check earns its points when it runs to the end without raising, and for no other reason:
+    text on stderr (a warning) does not cost points, and a value shown by ``sys.displayhook`` (which
+    nbgrader would read as "partial credit") does not give any;
+  * a kernel that dies (``os._exit``, a crash in compiled code, the out-of-memory killer) ends only
+    that notebook: the checks that ran keep their points, the cells after it are marked as not run
+    (0 points) and say why in words; the student's other notebooks are graded as usual;
+  * each kernel gets a memory limit, so one student's runaway array cannot take the machine (and
+    the other students being graded beside it) down; a too large array raises MemoryError instead;
+  * the grading guard (instructor/guard.py) puts back anything a student cell rebound in helpers,
+    NumPy or builtins before every check, and reports it;
+  * the whole notebook has a time budget on top of nbgrader's per-cell limit;
+  * the demonstration cells after the notebook's last check are not run: no grade depends on them;
+  * a flood of printing is cut in the grader, before it fills the grader's memory.
+It writes what happened to each notebook to ``status_dir`` (read by ``python3 tasks.py autograde``).
 
-``NotebookTimeLimit``: nbgrader limits each cell's run time, not the notebook's; a placeholder
-that never returns is called by several test cells and would cost the cell limit each time.
-Here the whole notebook also has a budget: once it is spent, every remaining cell gets 1 second.
+``HideHiddenChecks`` (feedback): whatever a hidden check raised, its cell shows one sentence, and
+no output anywhere repeats a line of hidden check code.
+
+``UnreadableNotebooks`` (autograde's pre/post-convert hooks): a submitted file that is not a
+notebook (truncated, not JSON, ...) scores 0 with a page saying which file and what is wrong,
+instead of making nbgrader skip the student's remaining notebooks.
+
+``RestoreMissingCells``: nbgrader 0.9's ``OverwriteCells.add_missing_cells`` puts a deleted test cell
+back after the source cell just before it, but only finds that cell if it is a graded or an answer
+cell: a locked Markdown cell there (or a deleted answer cell) makes it crash with ``KeyError``. Here
+the cell goes after the nearest earlier cell that is present.
 """
 from __future__ import annotations
 
+import ast
+import json
+import os
+import signal
 import time
+from pathlib import Path
+from typing import Any
 
+import nbformat
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute, OverwriteCells
-from traitlets import Integer
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from traitlets import Bool, Integer, Unicode
+
+from instructor.guard import BOOTSTRAP, RESTORE
+
+NOT_RUN = "NotRun"  # ename of the error output put in a graded cell that grading could not run
+STOPPED = "KernelStopped"  # ename of the error output in the cell during which the kernel died
+_OWN_ERRORS = {"CheckFailed", NOT_RUN, STOPPED}  # errors whose message is already meant for students
 
 
 def _grade_id(cell: NotebookNode) -> str | None:
     """Return the nbgrader grade_id of a cell, or None for a cell nbgrader does not track."""
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _is_check(cell: NotebookNode) -> bool:
+    """Tell whether ``cell`` is a graded code cell (a check that earns points)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _error(ename: str, message: str) -> NotebookNode:
+    """Return an error output whose whole traceback is ``message`` (no code, no frames)."""
+    return nbformat.v4.new_output("error", ename=ename, evalue=message,
+                                  traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
+
+
+def _note(text: str) -> NotebookNode:
+    """Return a plain stdout output."""
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def death_reason(returncode: int | None) -> str:
+    """Return, in words, why a kernel process ended with ``returncode`` (negative: a signal)."""
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        number = -returncode
+        if number == signal.SIGKILL:
+            return ("was killed by the operating system (signal 9), which most often means it ran out "
+                    "of memory")
+        if number == signal.SIGSEGV:
+            return "crashed inside compiled code (segmentation fault, signal 11)"
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was stopped by signal {number} ({name})"
+    if returncode == 0:
+        return "ended itself (exit code 0: exit() or quit() was called)"
+    return f"ended itself with exit code {returncode} (a call such as os._exit({returncode}))"
+
+
+class GradingExecute(Execute):
+    """nbgrader's Execute for untrusted notebooks: points from checks only, isolated crashes, a guard."""
+
+    notebook_timeout = Integer(
+        300, help="Seconds one notebook may run in all; later cells get what is left (at least 1 s)."
+    ).tag(config=True)
+    memory_limit_mb = Integer(
+        4096, help="Address-space limit of each grading kernel in MiB (0: none). Linux only."
+    ).tag(config=True)
+    skip_after_last_check = Bool(
+        True, help="Do not run the cells after a notebook's last graded cell (no grade depends on them)."
+    ).tag(config=True)
+    guard = Bool(True, help="Restore helpers, NumPy and builtins before every check (instructor/guard.py).").tag(config=True)
+    output_limit = Integer(
+        20_000, help="Characters of printed text kept per cell; the rest is dropped while it arrives."
+    ).tag(config=True)
+    status_dir = Unicode("", help="Folder for one JSON record per graded notebook ('' for none).").tag(config=True)
+    # One stream output per cell and stream, however the kernel happened to flush its prints, so that
+    # the same submission always gives the same autograded notebook.
+    coalesce_streams = Bool(True).tag(config=True)
+    fork_kernels = Bool(
+        True, help="Fork kernels from a warm process (instructor/forkserver.py) instead of starting Python each time."
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.fork_kernels and os.name == "posix":
+            from instructor.forkserver import ForkingKernelManager
+
+            self.kernel_manager_class = ForkingKernelManager
+
+    def preprocess(self, nb: NotebookNode, resources: dict | None = None, km=None):
+        """Run the notebook cell by cell as nbgrader does, with the protections described above."""
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self.start_clock()
+        started = time.monotonic()
+        self._record = {"status": "graded", "reason": "", "restored": [], "guard": "off"}
+        last = max((i for i, cell in enumerate(nb.cells) if _grade_id(cell) and (
+            cell.metadata.nbgrader.get("grade") or cell.metadata.nbgrader.get("solution"))), default=len(nb.cells))
+        stop: str | None = None  # why the remaining cells do not run
+        with self.setup_kernel():
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            self._prepare_kernel()
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if stop is None and self.skip_after_last_check and index > last:
+                    cell.outputs = [_note("(not run while grading: no check depends on this cell)\n")]
+                    continue
+                if stop is None and time.monotonic() >= self._deadline:
+                    stop = (f"the notebook used up its {self.notebook_timeout} s of grading time before this "
+                            "cell")
+                    self._partly(f"time budget of {self.notebook_timeout} s spent before cell {_grade_id(cell) or index}")
+                if stop is not None:
+                    self._mark_not_run(cell, stop)
+                    continue
+                self._last_status, self._exit_asked = "error", False
+                try:
+                    if _is_check(cell) and self.guard:
+                        self._restore(cell)
+                    self.preprocess_cell(cell, resources, index)
+                except DeadKernelError:
+                    reason = death_reason(self._returncode())
+                    cell.outputs.append(_error(STOPPED, (
+                        f"The Python process running this notebook {reason} while this cell ran. This "
+                        "cell and the ones after it did not run and score 0; the checks above keep "
+                        "their points.")))
+                    stop = f"the Python process running the notebook {reason} earlier (see above)"
+                    self._partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
+                    continue
+                if _is_check(cell):
+                    self._judge_by_reply(cell)
+                if getattr(self, "_exit_asked", False):
+                    reason = death_reason(0)
+                    cell.outputs.append(_note(
+                        "The notebook called exit() or quit() here, which ends its Python process: the "
+                        "cells after this one did not run and their checks score 0.\n"))
+                    stop = "exit() or quit() ended the notebook's Python process earlier (see above)"
+                    self._partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
+        self.set_widgets_metadata()
+        self._record["seconds"] = round(time.monotonic() - started, 2)
+        self._write_status(resources or {})
+        return self.nb, self.resources
+
+    # -- the notebook's clock -------------------------------------------------------------------
+    def start_clock(self) -> None:
+        """Give the notebook about to run its full budget; cells then ask cell_timeout()."""
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self.timeout_func = self.cell_timeout
+
+    def cell_timeout(self, cell: NotebookNode) -> int:
+        """Return the seconds ``cell`` may run: the per-cell limit, or what is left of the budget."""
+        left = int(self._deadline - time.monotonic())
+        return max(1, min(self.timeout, left))
+
+    # -- the kernel -------------------------------------------------------------------------------
+    def _quietly(self, code: str, **expressions: str) -> dict:
+        """Run ``code`` in the kernel without output or history; return the reply's content."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
+        reply = self.wait_for_reply(msg_id)
+        return reply["content"] if reply else {"status": "error", "ename": "no reply"}
+
+    def _prepare_kernel(self) -> None:
+        """Set the kernel's memory limit and install the grading guard, before any student code runs."""
+        if self.memory_limit_mb > 0:
+            limit = self.memory_limit_mb * 2 ** 20
+            self._quietly("import resource as _r\nif hasattr(_r, 'RLIMIT_AS'):\n"
+                          f"    _r.setrlimit(_r.RLIMIT_AS, ({limit}, {limit}))\ndel _r")
+        if self.guard:
+            reply = self._quietly(BOOTSTRAP)
+            self._record["guard"] = "on" if reply.get("status") == "ok" else "failed to start"
+            if reply.get("status") != "ok":
+                self.log.warning("The grading guard did not start: %s", reply.get("evalue", reply.get("ename")))
+
+    def _restore(self, cell: NotebookNode) -> None:
+        """Put back what a student cell rebound in helpers/NumPy/builtins; record it for the instructor."""
+        if self._record["guard"] != "on":
+            return
+        reply = self._quietly("", restored=RESTORE)
+        result = reply.get("user_expressions", {}).get("restored", {})
+        if result.get("status") != "ok":
+            self._record["restored"].append({"cell": _grade_id(cell), "names": ["(the grading guard itself was removed)"]})
+            return
+        names = ast.literal_eval(result["data"]["text/plain"])
+        if names:
+            self._record["restored"].append({"cell": _grade_id(cell), "names": names})
+
+    def _returncode(self) -> int | None:
+        """Return the dead kernel's exit status (negative: the signal that ended it), if known."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None:
+            return None
+        try:
+            return process.wait(timeout=5)
+        except Exception:  # noqa: BLE001 (still running or not a child: nothing better to say)
+            return None
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int):
+        """Keep at most ``output_limit`` characters of printed text per cell, dropping the rest as it arrives."""
+        if msg["msg_type"] == "stream" and self.output_limit > 0:
+            kept = sum(len(o.get("text", "")) for o in outs if o.get("output_type") == "stream")
+            if kept >= self.output_limit:
+                return None
+            text = msg["content"].get("text", "")
+            if kept + len(text) > self.output_limit:
+                msg["content"]["text"] = text[:self.output_limit - kept] + "\n... (printed output cut here by the grader)\n"
+        return super().output(outs, msg, display_id, cell_index)
+
+    def on_cell_executed(self, **kwargs: Any) -> None:
+        """Remember whether the kernel says the cell raised (nbgrader adds a missing error output)."""
+        super().on_cell_executed(**kwargs)
+        content = kwargs["execute_reply"]["content"]
+        self._last_status = content["status"]
+        # exit() or quit() in a cell asks the kernel to shut down a moment later: end the notebook
+        # here, at the same cell every time, rather than wherever the shutdown happens to land.
+        self._exit_asked = any(p.get("source") == "ask_exit" for p in content.get("payload", []))
+
+    def _judge_by_reply(self, cell: NotebookNode) -> None:
+        """Make a check's outputs say what its reply said: points if and only if it raised nothing.
+
+        nbgrader scores a cell 0 for any text on stderr or any error output, and reads a displayed
+        value as partial credit; none of them is the check's verdict. A check that finished keeps
+        its text, relabelled as plain output.
+        """
+        passed = getattr(self, "_last_status", "error") == "ok"
+        for index, output in enumerate(cell.outputs):
+            kind = output.get("output_type")
+            if kind == "execute_result":  # a check ends in a statement: a value here is the student's
+                output["output_type"] = "display_data"
+                output.pop("execution_count", None)
+            elif passed and kind == "stream" and output.get("name") == "stderr":
+                output["name"] = "stdout"
+            elif passed and kind == "error":  # shown by the student's own code, not raised by the check
+                cell.outputs[index] = _note(f"{output.get('ename', '')}: {output.get('evalue', '')}\n")
+
+    def _mark_not_run(self, cell: NotebookNode, why: str) -> None:
+        """Give a cell that grading could not run an explanation (and 0 points if it is a check)."""
+        if _is_check(cell):
+            cell.outputs = [_error(NOT_RUN, f"This check did not run: {why}. It scores 0.")]
+        else:
+            cell.outputs = [_note(f"(not run: {why})\n")]
+
+    def _partly(self, reason: str) -> None:
+        """Record that this notebook was only partly graded, and why (first reason wins)."""
+        if self._record["status"] == "graded":
+            self._record.update(status="partly graded", reason=reason)
+
+    def _write_status(self, resources: dict) -> None:
+        """Write this notebook's grading record to status_dir/<student>/<notebook>.json."""
+        info = resources.get("nbgrader", {})
+        if not self.status_dir or "student" not in info:
+            return
+        path = Path(self.status_dir) / info["student"] / f"{info['notebook']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"student": info["student"], "notebook": info["notebook"], **self._record}))
+
+
+class HideHiddenChecks(NbGraderPreprocessor):
+    """Feedback step: a hidden check's cell shows one sentence, and no output repeats hidden code."""
+
+    begin = Unicode("### BEGIN HIDDEN TESTS").tag(config=True)
+    end = Unicode("### END HIDDEN TESTS").tag(config=True)
+    min_line = Integer(12, help="Hidden lines shorter than this (like `try:`) are too common to hide.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        """Reduce the errors of hidden-check cells to their message; drop output lines that quote hidden code."""
+        hidden_cells, hidden_lines = set(), set()
+        for index, cell in enumerate(nb.cells):
+            inside = False
+            for line in cell.source.splitlines():
+                if self.begin in line:
+                    inside = True
+                    hidden_cells.add(index)
+                elif self.end in line:
+                    inside = False
+                elif inside and len(line.strip()) >= self.min_line:
+                    hidden_lines.add(" ".join(line.split()))
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            outputs = []
+            for output in cell.outputs:
+                if output.output_type == "error" and (index in hidden_cells or output.ename not in _OWN_ERRORS):
+                    output = self._one_sentence(output, hidden=index in hidden_cells)
+                outputs.append(self._without(output, hidden_lines))
+            cell.outputs = outputs
+        return nb, resources
+
+    @staticmethod
+    def _one_sentence(output: NotebookNode, hidden: bool) -> NotebookNode:
+        """Return an error output that is only a sentence for the student."""
+        if output.ename in _OWN_ERRORS:
+            return _error(output.ename, output.evalue)
+        if not hidden:
+            return output  # a visible check's traceback shows visible code only
+        if output.ename in ("KeyboardInterrupt", "CellTimeoutError"):
+            words = "This hidden check did not finish in time: look for a loop that never ends."
+        elif output.ename == "SystemExit":
+            words = "This hidden check stopped because your code tried to end the program (exit() or sys.exit())."
+        else:
+            words = (f"This hidden check stopped with an error ({output.ename}) while it used your answer, "
+                     "so it could not give its points. Compare what your function returns (types and shapes) "
+                     "with what its docstring asks for.")
+        return _error("CheckFailed", words)
+
+    @staticmethod
+    def _without(output: NotebookNode, hidden_lines: set[str]) -> NotebookNode:
+        """Return ``output`` with every text line that quotes a hidden line removed."""
+        def clean(text: str) -> str:
+            lines = text.split("\n")
+            kept = [line for line in lines if not any(h in " ".join(line.split()) for h in hidden_lines)]
+            return "\n".join(kept) if len(kept) < len(lines) else text
+        if not hidden_lines:
+            return output
+        if output.output_type == "stream":
+            output.text = clean(output.text)
+        elif output.output_type == "error":
+            output.traceback = [clean(line) for line in output.traceback]
+            output.evalue = clean(output.evalue)
+        elif "data" in output:
+            for kind in ("text/plain", "text/html", "text/markdown"):
+                if kind in output.data and isinstance(output.data[kind], str):
+                    output.data[kind] = clean(output.data[kind])
+        return output
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Return why ``path`` is not a notebook nbgrader can grade, in words, or None if it is fine."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return f"it cannot be opened ({error.strerror})"
+    if not raw.strip():
+        return "it is empty (0 bytes of notebook): it was probably not saved before handing in"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "it is not a text file (it is not UTF-8), so it is not a saved notebook"
+    except json.JSONDecodeError as error:
+        return (f"it is not a complete notebook file (invalid JSON at line {error.lineno}, column "
+                f"{error.colno}: {error.msg}); it was probably cut off while saving or uploading")
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return "it is JSON but not a notebook (no list of cells)"
+    try:
+        nbformat.validate(nbformat.reads(raw.decode("utf-8"), as_version=4))
+    except Exception as error:  # noqa: BLE001 (nbformat raises several kinds)
+        return f"it is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+    return None
+
+
+class UnreadableNotebooks:
+    """Autograde hooks: skip files that are not notebooks, then score them 0 with a page that says why.
+
+    Stateless on purpose: nbgrader copies its configuration, so the two hooks may be bound to two
+    copies of this object; ``after`` finds the unreadable files again instead of remembering them.
+    """
+
+    def __init__(self, status_dir: str, release_dir: str, autograded_dir: str, default_db_url: str):
+        self.status_dir, self.release_dir = Path(status_dir), Path(release_dir)
+        self.autograded_dir, self.default_db_url = Path(autograded_dir), default_db_url
+
+    def before(self, assignment: str, student: str, notebooks: list[str]) -> None:
+        """pre_convert_hook: take every unreadable file out of ``notebooks`` (the list nbgrader will grade)."""
+        for path in list(notebooks):
+            if unreadable_reason(Path(path)) is not None:
+                notebooks.remove(path)
+
+    def after(self, assignment: str, student: str, notebooks: list[str]) -> None:
+        """post_convert_hook: score each unreadable notebook of this submission 0, with a page and a status."""
+        if notebooks:
+            self.record_all(Path(notebooks[0]).parent, self._db_url())
+
+    def record_all(self, submission: Path, db_url: str) -> list[tuple[str, str]]:
+        """Record every unreadable notebook in one submission folder; return [(notebook, reason)]."""
+        found = []
+        for path in sorted(submission.glob("*.ipynb")):
+            reason = unreadable_reason(path)
+            if reason is not None:
+                self.record(submission.parent.name, submission.name, path.stem, reason, db_url)
+                found.append((path.stem, reason))
+        return found
+
+    def record(self, student: str, assignment: str, notebook: str, reason: str, db_url: str) -> None:
+        """Store 0 points for every check of ``notebook``, a page saying why, and a status record."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(db_url) as gb:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+            for grade in submitted.grades:
+                grade.auto_score, grade.needs_manual_grade = 0, False
+            gb.db.commit()
+        message = (f"Your file {notebook}.ipynb could not be graded: {reason}. Every check of this "
+                   "notebook scores 0. Open the file in JupyterLab to see whether your work is there, "
+                   "save it (File → Save Notebook) and ask your instructor about handing it in again.")
+        page = nbformat.read(self.release_dir / assignment / f"{notebook}.ipynb", as_version=4)
+        page.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Not graded.** {message}"))
+        for cell in page.cells:
+            if _is_check(cell):
+                cell.outputs = [_error(NOT_RUN, message)]
+        out = self.autograded_dir / student / assignment / f"{notebook}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.chmod(0o644)  # nbgrader leaves autograded files read-only
+        nbformat.write(page, out)
+        status = self.status_dir / student / f"{notebook}.json"
+        status.parent.mkdir(parents=True, exist_ok=True)
+        status.write_text(json.dumps({"student": student, "notebook": notebook, "status": "not graded",
+                                      "reason": f"{notebook}.ipynb could not be read: {reason}",
+                                      "restored": []}))
+
+    def _db_url(self) -> str:
+        """Return the gradebook URL of the running nbgrader command (command-line settings included)."""
+        from traitlets.config import Application
+
+        app = Application.instance() if Application.initialized() else None
+        coursedir = getattr(app, "coursedir", None)
+        return getattr(coursedir, "db_url", None) or self.default_db_url
 
 
 class RestoreMissingCells(OverwriteCells):
@@ -42,26 +479,3 @@ class RestoreMissingCells(OverwriteCells):
                                                    is_solution=grade_cell.name in solution_ids)
             nb.cells.insert(anchor + 1, restored)
         return nb, resources
-
-
-class NotebookTimeLimit(Execute):
-    """nbgrader's Execute with a time budget for the whole notebook on top of the per-cell limit."""
-
-    notebook_timeout = Integer(
-        300, help="Seconds one notebook may run in all; later cells get what is left (at least 1 s)."
-    ).tag(config=True)
-
-    def preprocess(self, nb: NotebookNode, resources: dict | None = None, km=None):
-        """Start this notebook's clock, then run it cell by cell as nbgrader does."""
-        self.start_clock()
-        return super().preprocess(nb, resources, km=km)
-
-    def start_clock(self) -> None:
-        """Give the notebook about to run its full budget; cells then ask cell_timeout()."""
-        self._deadline = time.monotonic() + self.notebook_timeout
-        self.timeout_func = self.cell_timeout
-
-    def cell_timeout(self, cell: NotebookNode) -> int:
-        """Return the seconds ``cell`` may run: the per-cell limit, or what is left of the budget."""
-        left = int(self._deadline - time.monotonic())
-        return max(1, min(self.timeout, left))

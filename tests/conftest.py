@@ -6,12 +6,16 @@ same graded class instead of grading their own.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, solution_answers, write_complete_submission,
                                write_submission)
+from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
@@ -36,6 +40,17 @@ def write_class(course: Path) -> None:
     write_submission(course, "right_but_deleted_cell", NB1, answers[NB1], edit={"nb01-test-accuracy": None})
     write_submission(course, "deleted_answer_and_test", NB1, answers[NB1],
                      edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
+    for name, hostile in HOSTILE.items():
+        write_hostile(course, name, hostile)
+
+
+def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `python -m instructor.autograde` (what `python3 tasks.py autograde` runs) on ``course``."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+               JUPYTER_PREFER_ENV_PATH="1")
+    return subprocess.run([sys.executable, "-m", "instructor.autograde", "--course", str(course), *args,
+                           f"--Execute.timeout={TIMEOUT}", f"--GradingExecute.notebook_timeout={NOTEBOOK_TIMEOUT}"],
+                          cwd=course, env=env, capture_output=True, text=True, timeout=3600)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +60,9 @@ def graded_class(tmp_path_factory) -> Path:
     released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert released.returncode == 0, released.stderr
     write_class(course)
-    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}",
-                      f"--NotebookTimeLimit.notebook_timeout={NOTEBOOK_TIMEOUT}")
+    graded = autograde(course, "--jobs", "2")
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
-    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
     feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
     assert feedback.returncode == 0, feedback.stderr[-3000:]
     exported = nbgrader(course, "export", "--to", "grades.csv")

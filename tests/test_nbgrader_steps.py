@@ -5,14 +5,14 @@ import time
 
 from nbformat.v4 import new_code_cell
 
-from instructor.nbgrader_steps import NotebookTimeLimit
+from instructor.nbgrader_steps import GradingExecute
 
 
 def test_cells_share_the_notebooks_time_budget(monkeypatch):
     """Each cell gets the per-cell limit until the notebook's budget runs low, then what is left, then 1 s."""
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    limit = NotebookTimeLimit(timeout=60, notebook_timeout=100)
+    limit = GradingExecute(timeout=60, notebook_timeout=100)
     limit.start_clock()
     cell = new_code_cell("while True: pass")
     assert limit.timeout_func(cell) == 60

@@ -1,0 +1,92 @@
+"""`python3 tasks.py autograde`: the same class graded on all cores and one at a time gives the same grades.
+
+The serial run also starts every kernel the ordinary way (no fork server), as `nbgrader autograde`
+does, so the comparison covers both ways the runner saves time.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import autograde, write_class
+from instructor.course import ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader
+
+# A cross-section of the class: full marks, zero, a typical mistake, a crash, a damaged file, a cheat.
+SAMPLE = ["complete", "blank", "summed_error", "kernel_exits_in_02", "truncated_03", "rebinds_check"]
+
+
+@pytest.fixture(scope="module")
+def serial_course(tmp_path_factory) -> Path:
+    """Return a scratch course holding SAMPLE's submissions, graded with one worker, plain kernels, and feedback."""
+    course = make_scratch_course(tmp_path_factory.mktemp("serial"))
+    assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
+    write_class(course)
+    graded = autograde(course, "--jobs", "1", "--GradingExecute.fork_kernels=False",
+                       *(f"--student={name}" for name in SAMPLE))
+    (course / "autograde.log").write_text(graded.stdout + graded.stderr)
+    assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    assert nbgrader(course, "generate_feedback", ASSIGNMENT).returncode == 0
+    return course
+
+
+def _outputs(course: Path, student: str) -> dict[tuple[str, str], list]:
+    """Return {(notebook, grade_id or index): outputs without timing} of a student's autograded notebooks."""
+    found = {}
+    for path in sorted((course / "course" / "autograded" / student / ASSIGNMENT).glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code":
+                key = cell.metadata.get("nbgrader", {}).get("grade_id", str(index))
+                found[(path.stem, key)] = [_without_times(o) for o in cell.outputs]
+    return found
+
+
+def _without_times(output: dict) -> dict:
+    """Return an output with wall-clock figures masked (the only thing allowed to differ)."""
+    text = re.sub(r"\d+\.\d+ ?s\b", "<t> s", str(output))
+    return {"text": re.sub(r"wall time [^\\n']*", "wall time <t>", text)}
+
+
+@pytest.mark.parametrize("student", SAMPLE)
+def test_parallel_and_serial_runs_give_the_same_gradebook_rows(graded_class, serial_course, student):
+    """Every graded cell's score and maximum, student by student."""
+    assert cell_scores(graded_class, student) == cell_scores(serial_course, student)
+
+
+@pytest.mark.parametrize("student", SAMPLE)
+def test_parallel_and_serial_runs_give_the_same_autograded_notebooks_and_feedback(graded_class, serial_course, student):
+    """The same outputs in every cell, and the same feedback page text, apart from wall-clock times."""
+    assert _outputs(graded_class, student) == _outputs(serial_course, student)
+    for page in (serial_course / "course" / "feedback" / student / ASSIGNMENT).glob("*.html"):
+        mask = lambda text: re.sub(r"\d+\.\d+ ?s\b", "<t> s", text)  # noqa: E731
+        assert mask(feedback_text(serial_course, student, page.stem)) == mask(
+            feedback_text(graded_class, student, page.stem))
+
+
+def test_parallel_and_serial_summaries_agree(graded_class, serial_course):
+    """The summary says the same thing of each notebook whichever way it was graded."""
+    def rows(course: Path) -> dict:
+        with open(course / "course" / "autograde_summary.csv", newline="") as handle:
+            return {(r["student"], r["notebook"]): (r["status"], r["reason"]) for r in csv.DictReader(handle)
+                    if r["student"] in SAMPLE}
+    assert rows(serial_course) == rows(graded_class)
+    assert len(rows(serial_course)) == 4 * len(SAMPLE)
+
+
+def test_runner_reports_progress_and_a_closing_summary(graded_class):
+    """Progress lines (done / failed / left, seconds per submission), then the summary and the scan."""
+    log = (graded_class / "autograde.log").read_text()
+    assert re.search(r"\[\s*\d+/\d+\] graded \d+ · failed 0 · left \d+ · \d+\.\d s per submission on 2 core", log)
+    assert "Notebooks: " in log and "Integrity scan:" in log
+    assert re.search(r"Autograded \d+ submission\(s\) in \d+ s on 2 core\(s\)", log)
+
+
+def test_runner_says_what_to_do_when_there_is_nothing_to_grade(tmp_path):
+    """An empty course folder gets a sentence, not a traceback."""
+    course = make_scratch_course(tmp_path / "empty")
+    result = autograde(course)
+    assert result.returncode == 2
+    assert "Nothing to grade" in result.stderr and "submitted" in result.stderr

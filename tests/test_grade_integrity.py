@@ -1,0 +1,145 @@
+"""Grade integrity end to end: crashes, cheats and hidden-check errors in the session's graded class.
+
+Every submission in tests/hostile.py is a complete hand-in with a crash, a cheat or a trap in it,
+graded with the rest of the class by `python3 tasks.py autograde`'s runner through real nbgrader.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hostile import FULL, HOSTILE
+from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines
+from mutants import ALTERNATIVES, MUTANTS
+
+
+def _per_notebook(course: Path, student: str) -> dict[str, float]:
+    """Return {notebook: points earned} for one student."""
+    totals: dict[str, float] = {}
+    for (notebook, _), (score, _) in cell_scores(course, student).items():
+        totals[notebook] = totals.get(notebook, 0) + (score or 0)
+    return totals
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    """Return the rows of a CSV file as dicts."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_each_crash_or_cheat_gets_exactly_what_its_honest_part_earns(graded_class, name):
+    """A crash costs only its own notebook from the crash on; a cheat earns what the honest wrong answer earns."""
+    hostile = HOSTILE[name]
+    got = _per_notebook(graded_class, name)
+    want = _per_notebook(graded_class, hostile.points) if isinstance(hostile.points, str) else hostile.points
+    assert set(got) == set(FULL)
+    for notebook, points in want.items():
+        if points is not None:
+            assert got[notebook] == points, f"{name}: {notebook} scored {got[notebook]}, expected {points}"
+
+
+def test_the_cheats_yardstick_is_a_real_loss(graded_class):
+    """The honest wrong answer the cheats are compared with does lose points (else the comparison proves nothing)."""
+    assert _per_notebook(graded_class, "honest_wrong_evaluate")["01_overfitting"] < FULL["01_overfitting"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, h in HOSTILE.items() if h.says))
+def test_feedback_says_in_words_what_stopped_grading(graded_class, name):
+    """The notebook that crashed, ran out of memory or could not be read says so on its feedback page."""
+    for notebook, words in HOSTILE[name].says.items():
+        assert words in feedback_text(graded_class, name, notebook)
+
+
+def test_summary_lists_partly_and_not_graded_notebooks_with_reasons(graded_class):
+    """course/autograde_summary.csv and the runner's closing lines say what happened and why."""
+    rows = {(r["student"], r["notebook"]): r for r in _rows(graded_class / "course" / "autograde_summary.csv")}
+    assert {r["status"] for (student, _), r in rows.items() if student == "complete"} == {"graded"}
+    assert rows[("kernel_exits_in_02", "02_early_stopping")]["status"] == "partly graded"
+    assert "exit code 1" in rows[("kernel_exits_in_02", "02_early_stopping")]["reason"]
+    assert rows[("kernel_exits_in_02", "03_dropout")]["status"] == "graded"  # the next notebook is graded normally
+    assert rows[("segfault_in_04", "04_minibatch")]["status"] == "partly graded"
+    assert rows[("truncated_03", "03_dropout")]["status"] == "not graded"
+    assert "03_dropout.ipynb could not be read" in rows[("truncated_03", "03_dropout")]["reason"]
+    assert rows[("truncated_03", "04_minibatch")]["status"] == "graded"
+    assert rows[("blank", "01_overfitting")]["status"] == "graded"  # an untouched copy is graded (0 points)
+    assert MUTANTS["summed_error"].notebook == "01_overfitting"  # a one-notebook submission:
+    assert "not handed in" in rows[("summed_error", "04_minibatch")]["reason"]
+    log = (graded_class / "autograde.log").read_text()
+    assert "partly graded" in log and "kernel_exits_in_02 / 02_early_stopping" in log
+    assert "truncated_03 / 03_dropout" in log
+
+
+def _flags(course: Path) -> list[dict[str, str]]:
+    """Return the rows of course/integrity.csv."""
+    return _rows(course / "course" / "integrity.csv")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, h in HOSTILE.items() if h.flagged))
+def test_integrity_scan_flags_each_cheat_for_a_person_to_read(graded_class, name):
+    """Every trick in tests/hostile.py shows up in course/integrity.csv, with its cell and line."""
+    rows = [r for r in _flags(graded_class) if r["student"] == name]
+    text = " ".join(r["why"] + " " + r["code"] for r in rows)
+    for phrase in HOSTILE[name].flagged:
+        assert phrase in text, f"{name}: no flag mentions {phrase!r}: {rows}"
+    assert all(r["cell"] for r in rows)
+
+
+def test_guard_reports_what_it_put_back_while_grading(graded_class):
+    """Rebinding helpers.check or np.isclose is undone before each check and listed as 'while grading'."""
+    during = [r for r in _flags(graded_class) if r["why"].startswith("while grading")]
+    by_student = {r["student"]: r["why"] for r in during}
+    assert "helpers.check" in by_student["rebinds_check"]
+    assert "numpy.isclose" in by_student["rebinds_numpy_and_builtins"]
+    assert "builtins.all" in by_student["rebinds_numpy_and_builtins"]
+    assert "helpers.grading.CheckFailed" in by_student["replaces_checkfailed"]
+    honest = {"complete", "blank", *MUTANTS, *(f"other_way_{nb}" for nb in ALTERNATIVES)}
+    assert not honest & set(by_student), f"the guard reported honest students: {honest & set(by_student)}"
+
+
+def test_honest_submissions_raise_no_flags(graded_class):
+    """The complete submission, every typical mistake and every other correct way get no flag at all."""
+    honest = {"complete", "blank", *MUTANTS, *(f"other_way_{nb}" for nb in ALTERNATIVES)}
+    flagged = [r for r in _flags(graded_class) if r["student"] in honest]
+    assert not flagged, flagged[:5]
+
+
+def test_grading_records_show_the_guard_was_on_for_every_notebook(graded_class):
+    """The guard started in every kernel (a record says 'on'), so its silence about honest students means something."""
+    records = [json.loads(p.read_text()) for p in (graded_class / "course" / "grading_status").glob("*/*.json")]
+    ran = [r for r in records if r["status"] != "not graded"]
+    assert len(ran) > 20 and all(r["guard"] == "on" for r in ran)
+
+
+def test_no_feedback_page_quotes_any_hidden_line_even_of_hostile_submissions(graded_class):
+    """Not one line of a hidden check (12+ characters, not also in visible code) on any feedback page."""
+    course = graded_class
+    hidden, visible = set(), set()
+    for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            hidden |= {" ".join(line.split()) for line in
+                       marked_lines(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") if len(line) >= 12}
+    for path in (course / "notebooks" / ASSIGNMENT).glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            visible |= {" ".join(line.split()) for line in cell.source.splitlines()}
+    hidden -= visible
+    assert len(hidden) > 60
+    students = [p.name for p in (course / "course" / "feedback").iterdir()]
+    assert set(HOSTILE) <= set(students)
+    for student in students:
+        for page in (course / "course" / "feedback" / student / ASSIGNMENT).glob("*.html"):
+            text = feedback_text(course, student, page.stem)
+            leaked = [line for line in hidden if line in text]
+            assert not leaked, f"{student}/{page.name} quotes hidden code: {leaked[:3]}"
+
+
+def test_a_hidden_check_that_crashes_on_an_odd_answer_shows_one_sentence(graded_class):
+    """evaluate() returning arrays makes a hidden check fail in its own code: the page shows words, no frames."""
+    text = feedback_text(graded_class, "returns_an_array", "01_overfitting")
+    hidden_cell = text.split("Grade cell: nb01-test-arguments")[1].split("Grade cell:")[0]
+    assert "This hidden check stopped with an error" in hidden_cell
+    assert "Traceback" not in hidden_cell and "_decoy_run" not in text and "_first" not in text
