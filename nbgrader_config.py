@@ -49,6 +49,11 @@ if EXCHANGE == LOCAL_EXCHANGE and not os.path.isdir(EXCHANGE):
     os.makedirs(EXCHANGE, exist_ok=True)
     os.chmod(EXCHANGE, 0o777)
 c.Exchange.root = EXCHANGE
+# Without an exchange, `nbgrader zip_collect ch8` files an LMS download: its zip goes into
+# course/downloaded/ch8/archive/, each notebook named <student_id>_<notebook>.ipynb (override the
+# pattern on the command line for another LMS's names).
+c.ZipCollectApp.downloaded_directory = os.path.join("course", "downloaded")
+c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^/_]+)_(?P<file_id>[^/]+\.ipynb)$"
 
 # Autograding: the student copies carry kernel name "python3"; force it in case a student's
 # JupyterLab saved another (a conda env name, say), which would make nbgrader fail to start it.

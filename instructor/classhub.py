@@ -314,8 +314,15 @@ def _wait_for_hub(url: str, process: subprocess.Popen, timeout: float = 120) -> 
     return False
 
 
+def _interrupt(signum: int, frame) -> None:
+    """Turn a termination signal into the KeyboardInterrupt that Ctrl-C gives, so that clean-up runs."""
+    raise KeyboardInterrupt
+
+
 def tryout(port: int = 8000, students: int = 2) -> int:
     """Run a try-out class on http://127.0.0.1:PORT until Ctrl-C, then remove it; return the exit code."""
+    for name in ("SIGTERM", "SIGHUP"):  # a closed terminal or `kill` must not leave the accounts behind
+        signal.signal(getattr(signal, name), _interrupt)
     problems = missing_prerequisites()
     folder = ROOT / "course" / "hub-tryout"  # git-ignored, like all of course/
     blocked = unreachable_for_others(ROOT)
