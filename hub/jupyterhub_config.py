@@ -44,7 +44,7 @@ from pathlib import Path
 
 HUB = Path(__file__).resolve().parent
 ROOT = HUB.parent
-# Not resolved: .venv/bin/python is a symlink to the system Python, and the servers need the venv.
+# Not resolved: .venv/bin/python may be a symlink to the system Python, and the servers need the venv.
 BIN = Path(sys.executable).parent
 
 COURSE_ID = os.environ.get("CH8_COURSE_ID", "grokking-ch8")
@@ -75,6 +75,11 @@ def config_path(role: str) -> str:
 
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+# Every server reads this checkout (the lab guide, hub/): the answers in it must not be readable.
+if (ROOT / "solutions").is_dir() and (ROOT / "solutions").stat().st_mode & 0o005:
+    print(f"WARNING: every class member can read {ROOT / 'solutions'}, the answers: chmod 700 it "
+          "(the grader's course folder has its own copy)", file=sys.stderr)
 
 # --- where the hub listens and keeps its state --------------------------------------------------
 c.JupyterHub.bind_url = os.environ.get("CH8_HUB_BIND_URL", "http://:8000")

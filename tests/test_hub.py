@@ -224,6 +224,7 @@ def semester() -> Iterator[dict]:
         action(hub, ann, "submit")
         hub.wait_for_server(ben)
         seen["ben_landing"] = hub.call("GET", f"/user/{ben}/", ben).headers.get("Location", "")
+        seen["ben_guide"] = hub.call("GET", f"/user/{ben}/api/contents/labguide/02_overfitting.md", ben).status_code
         seen["ben_sees"] = assignments(hub, ben)
         action(hub, ben, "submit")  # Ben hands in his untouched copy by mistake ...
         formgrader(hub, "POST", f"assignment/{ASSIGNMENT}/collect")
@@ -255,6 +256,8 @@ def semester() -> Iterator[dict]:
             action(hub, student, "fetch_feedback")
             seen["feedback"][student] = feedback_pages(hub, student)
         seen["isolation"].update(feedback_probe(hub))
+        seen["mnist_in_homes"] = [str(path) for student in (ann, ben) for path in hub.klass.home(student).rglob("*")
+                                  if "ubyte" in path.name or path.suffix == ".npz"]
         print(f"class hub round trip: {time.monotonic() - seen['started']:.0f} s")
         if os.environ.get("CH8_KEEP_HUB_LOG"):
             Path(os.environ["CH8_KEEP_HUB_LOG"] + ".json").write_text(
@@ -342,6 +345,13 @@ def test_a_student_who_logs_in_after_the_release_lands_on_the_lab(semester):
     ben = semester["hub"].users["ben"]
     assert urlsplit(semester["ben_landing"]).path == f"/user/{ben}/lab/tree/{ASSIGNMENT}/{NB1}.ipynb"
     assert [e["status"] for e in semester["ben_sees"]] == ["fetched"]
+
+
+def test_students_have_the_guide_and_mnist_without_downloading(semester):
+    """~/labguide opens in each server; MNIST came from the shared folder: no copy in any home."""
+    assert semester["ben_guide"] == 200
+    assert semester["ann_validate"] == {}  # Ann's notebook loaded MNIST and passed its checks
+    assert semester["mnist_in_homes"] == []
 
 
 def test_validate_passes_complete_work_and_names_the_mistake(semester):
