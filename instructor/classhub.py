@@ -4,8 +4,8 @@
 trip. Linux and root only: every class member is a system user, so that nbgrader's exchange
 tells students apart by their OS user name and file permissions keep their work apart.
 
-    klass = create_class(folder, tag="ch8-", students=["student1", "student2"])
-    process = start_hub(klass, port=8000)
+    klass = create_class(folder, "ch8-", students=["student1", "student2"], mnist_dir=mnist)
+    process = start_hub(klass, hub_environment(klass, "http://127.0.0.1:8000", mnist), log)
     ...
     stop_hub(process, klass)
     remove_class(klass)
@@ -117,37 +117,47 @@ def shareable_environment(folder: Path) -> tuple[Path, dict[str, str]]:
     here = Path(sys.executable).parent
     if private_interpreter() is None:
         return here, {}
-    base = Path(sys.base_prefix)
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    python = folder / "python"
-    shutil.copytree(Path(sysconfig.get_path("stdlib")), python / "lib" / version, symlinks=True,
-                    ignore=shutil.ignore_patterns("site-packages", "test", "__pycache__", "idlelib", "tkinter"))
-    (python / "bin").mkdir(parents=True)
-    shutil.copy2(base / "bin" / version, python / "bin" / version)
-    for library in _interpreter_files()[1:]:
-        for match in library.parent.glob(library.name + "*"):
-            shutil.copy2(match, python / "lib" / match.name)
+    python = _copy_interpreter(folder / "python")
     extra = {"LD_LIBRARY_PATH": str(python / "lib")}
     env = folder / "env"
-    subprocess.run([str(python / "bin" / version), "-m", "venv", "--without-pip", str(env)],
+    subprocess.run([str(python / "bin" / _VERSION), "-m", "venv", "--without-pip", str(env)],
                    env={**os.environ, **extra}, check=True, timeout=120)
     for data in ("share", "etc"):  # Jupyter's data and config (extensions, templates, kernels) live there
         if (Path(sys.prefix) / data).is_dir():
             (env / data).symlink_to(Path(sys.prefix) / data, target_is_directory=True)
-    packages = Path(sysconfig.get_path("purelib"))
-    (env / "lib" / version / "site-packages" / "_lab_packages.pth").write_text(
-        f"import site; site.addsitedir({str(packages)!r})\n")
-    shebang = re.compile(rb"^#!" + re.escape(str(here).encode()) + rb"/python[0-9.]*\s*$", re.M)
-    for script in here.iterdir():
-        if script.is_file() and not (env / "bin" / script.name).exists():
-            text = script.read_bytes()
-            if shebang.match(text):
-                (env / "bin" / script.name).write_bytes(shebang.sub(f"#!{env}/bin/python".encode(), text, count=1))
-                (env / "bin" / script.name).chmod(0o755)
+    (env / "lib" / _VERSION / "site-packages" / "_lab_packages.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+    _copy_commands(here, env / "bin")
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
     return env / "bin", extra
+
+
+_VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _copy_interpreter(dest: Path) -> Path:
+    """Copy this Python's executable, libpython and standard library (no packages) to ``dest``; return it."""
+    shutil.copytree(Path(sysconfig.get_path("stdlib")), dest / "lib" / _VERSION, symlinks=True,
+                    ignore=shutil.ignore_patterns("site-packages", "test", "__pycache__", "idlelib", "tkinter"))
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(Path(sys.base_prefix) / "bin" / _VERSION, dest / "bin" / _VERSION)
+    for library in _interpreter_files()[1:]:
+        for match in library.parent.glob(library.name + "*"):
+            shutil.copy2(match, dest / "lib" / match.name)
+    return dest
+
+
+def _copy_commands(source: Path, dest: Path) -> None:
+    """Copy the Python commands of ``source`` (jupyterhub, nbgrader, ...) to ``dest``, run by dest's Python."""
+    shebang = re.compile(rb"^#!" + re.escape(str(source).encode()) + rb"/python[0-9.]*\s*$", re.M)
+    for script in source.iterdir():
+        if script.is_file() and not (dest / script.name).exists():
+            text = script.read_bytes()
+            if shebang.match(text):
+                (dest / script.name).write_bytes(shebang.sub(f"#!{dest}/python".encode(), text, count=1))
+                (dest / script.name).chmod(0o755)
 
 
 def _run(*args: str, stdin: str | None = None) -> None:
