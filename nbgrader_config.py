@@ -49,6 +49,9 @@ if EXCHANGE == LOCAL_EXCHANGE and not os.path.isdir(EXCHANGE):
     os.makedirs(EXCHANGE, exist_ok=True)
     os.chmod(EXCHANGE, 0o777)
 c.Exchange.root = EXCHANGE
+# A hand-in counts only for the account that made it: nbgrader itself files one handed in under
+# another student's name (`nbgrader submit --student OTHER`) over OTHER's work, with a warning.
+c.ExchangeFactory.collect = "instructor.exchange.OwnerCheckedCollect"
 # Without an exchange, `nbgrader zip_collect ch8` files an LMS download: its zip goes into
 # course/downloaded/ch8/archive/, each notebook named <student_id>_<notebook>.ipynb (override the
 # pattern on the command line for another LMS's names).

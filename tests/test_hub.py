@@ -43,13 +43,13 @@ MISTAKE = MUTANTS["summed_error"]  # Ben's mistake: the summed error instead of 
 HUB_START_S, SPAWN_S, REQUEST_S, GRADE_S = 90, 120, 60, 300  # every wait is bounded
 
 
-def as_user(name: str, code: str) -> str:
-    """Run Python ``code`` as system user ``name`` (no extra groups); return what it printed."""
+def as_user(klass: Class, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the lab's Python with ``args`` as system user ``name`` (no extra groups) in their home."""
     entry = pwd.getpwnam(name)
-    done = subprocess.run([sys.executable, "-c", code], user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
-                          capture_output=True, text=True, timeout=REQUEST_S, cwd="/")
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return subprocess.run([str(klass.bin / "python"), *args], user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+                          capture_output=True, text=True, timeout=REQUEST_S, cwd=klass.home(name),
+                          env={"HOME": str(klass.home(name)), "USER": name, "PATH": f"{klass.bin}:/usr/bin:/bin",
+                               **klass.env, **(env or {})})
 
 
 @dataclass
@@ -239,7 +239,10 @@ def semester() -> Iterator[dict]:
         seen["ben_validate"] = hub.ok("POST", f"/user/{ben}/assignments/validate", ben,
                                       json={"path": f"{ASSIGNMENT}/{NB1}.ipynb"}, timeout=GRADE_S)["value"]
         action(hub, ben, "submit")
-        formgrader(hub, "POST", f"assignment/{ASSIGNMENT}/collect")
+        done = impersonate(hub)  # ... and Ann hands in her work under Ben's name, after him
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen["handed_in_as_ben"] = handed_in(hub, ben)
+        seen["second_collect_log"] = formgrader(hub, "POST", f"assignment/{ASSIGNMENT}/collect")["log"]
         seen["second_collect"] = collected(hub)
         seen["isolation"] = isolation_probe(hub)
 
@@ -296,7 +299,24 @@ def probe(hub: Hub, targets: dict[str, str]) -> dict[str, str]:
     code = "import os, json\nout = {}\n" + "".join(
         f"try:\n    {expression}\n    out[{name!r}] = 'allowed'\nexcept OSError as error:\n"
         f"    out[{name!r}] = type(error).__name__\n" for name, expression in targets.items()) + "print(json.dumps(out))"
-    return json.loads(as_user(hub.users["ann"], code))
+    done = as_user(hub.klass, hub.users["ann"], "-c", code)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def impersonate(hub: Hub) -> subprocess.CompletedProcess:
+    """As Ann, in her terminal: hand in her copy of the lab under Ben's name."""
+    env = {"CH8_COURSE_ID": COURSE_ID, "CH8_EXCHANGE": str(hub.klass.exchange),
+           "JUPYTER_CONFIG_PATH": f"{ROOT / 'hub' / 'jupyter' / 'student'}:{ROOT / 'hub' / 'jupyter' / 'all'}"}
+    return as_user(hub.klass, hub.users["ann"], "-m", "nbgrader", "submit", ASSIGNMENT, "--student", hub.users["ben"],
+                   env=env)
+
+
+def handed_in(hub: Hub, student: str) -> list[tuple[str, str]]:
+    """Return (timestamp, owner) of every hand-in in the exchange under ``student``'s name, oldest first."""
+    inbound = hub.klass.exchange / COURSE_ID / "inbound"
+    return sorted((path.name.split("+")[2], pwd.getpwuid(path.stat().st_uid).pw_name)
+                  for path in inbound.iterdir() if path.name.startswith(student + "+"))
 
 
 def feedback_pages(hub: Hub, user: str) -> dict[str, str]:
@@ -381,6 +401,17 @@ def test_a_late_second_submission_replaces_the_first(semester):
     assert second[ben] > first[ben] and second[ann] == first[ann]
     assert "seconds late" in semester[f"autograde {ben}"]["log"]
     assert "seconds late" not in semester[f"autograde {ann}"]["log"]
+
+
+def test_a_hand_in_under_another_students_name_is_refused(semester):
+    """Ann's copy handed in as Ben, after Ben: collect refuses it and keeps Ben's own latest hand-in."""
+    hub = semester["hub"]
+    ann, ben = hub.users["ann"], hub.users["ben"]
+    owners = [owner for _, owner in semester["handed_in_as_ben"]]
+    assert owners == [ben, ben, ann], semester["handed_in_as_ben"]
+    own_latest = semester["handed_in_as_ben"][1][0]
+    assert semester["second_collect"][ben] == own_latest
+    assert f"handed in by {ann} under the name of {ben}" in semester["second_collect_log"]
 
 
 def test_each_student_gets_their_own_feedback_only(semester):
