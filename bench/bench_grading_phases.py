@@ -17,6 +17,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ["NBGRADER_EXECUTION"] = "autograde"
 
 import nbformat  # noqa: E402 (after the environment it must see)
+from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 from instructor.course import ASSIGNMENT, ROOT, solution_answers  # noqa: E402
@@ -40,12 +41,8 @@ def _complete(notebook: str, answers: dict[str, str]) -> nbformat.NotebookNode:
 def phases(nb: nbformat.NotebookNode, forked: bool) -> dict[str, float]:
     """Return the kernel's CPU seconds per phase for one notebook, and the wall seconds to start it."""
     client = NotebookClient(nb, kernel_name="python3", timeout=600,
-                            kernel_manager_class=ForkingKernelManager if forked else None,
+                            kernel_manager_class=ForkingKernelManager if forked else AsyncKernelManager,
                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
-    if not forked:
-        from jupyter_client.manager import AsyncKernelManager
-
-        client.kernel_manager_class = AsyncKernelManager
     marks: list[float] = []
 
     def clock() -> None:
