@@ -12,7 +12,7 @@ its children and writes each exit status to a file, so a kernel that dies is rep
 exit code or signal as a normally started one (the grading Execute puts it into words).
 
 Only used for autograding (``GradingExecute.fork_kernels``); a kernel started by hand is unchanged.
-The zygote preloads nothing that starts threads (BLAS runs with one thread while grading).
+The zygote preloads nothing that starts threads, and its BLAS runs with one thread.
 """
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ class _Zygote:
     def __init__(self) -> None:
         self.status_dir = Path(tempfile.mkdtemp(prefix="ch8-zygote-"))
         env = dict(os.environ, MPLBACKEND=os.environ.get("MPLBACKEND", INLINE))
+        # one BLAS thread: nothing in the zygote may run a thread when it forks, and grading kernels
+        # side by side should not each spread over every core anyway
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.process = subprocess.Popen([sys.executable, "-m", "instructor.forkserver", str(self.status_dir)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
                                         bufsize=1)
