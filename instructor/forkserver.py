@@ -12,7 +12,7 @@ its children and writes each exit status to a file, so a kernel that dies is rep
 exit code or signal as a normally started one (the grading Execute puts it into words).
 
 Only used for autograding (``GradingExecute.fork_kernels``); a kernel started by hand is unchanged.
-The zygote preloads nothing that starts threads (BLAS runs with one thread while grading).
+The zygote preloads nothing that starts threads, and its BLAS runs with one thread.
 """
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-PRELOAD = ("ipykernel.kernelapp", "numpy", "matplotlib", "matplotlib.pyplot", "helpers", "helpers.data",
-           "helpers.mnist", "helpers.grading", "helpers.progress", "helpers.figures", "helpers.speed", "pooch")
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.debugger",
+           "IPython.core.oinspect", "IPython.extensions.storemagic", "sqlite3", "psutil", "tornado.queues",
+           "numpy", "matplotlib", "matplotlib.pyplot", "helpers", "helpers.data", "helpers.mnist",
+           "helpers.grading", "helpers.progress", "helpers.figures", "helpers.speed", "pooch")
+"""What every grading kernel imports anyway (found by comparing sys.modules of a started kernel)."""
 # ipykernel sets this for every kernel; matplotlib reads it on import, so the zygote sets it first.
 INLINE = "module://matplotlib_inline.backend_inline"
 
@@ -43,6 +46,9 @@ class _Zygote:
     def __init__(self) -> None:
         self.status_dir = Path(tempfile.mkdtemp(prefix="ch8-zygote-"))
         env = dict(os.environ, MPLBACKEND=os.environ.get("MPLBACKEND", INLINE))
+        # one BLAS thread: nothing in the zygote may run a thread when it forks, and grading kernels
+        # side by side should not each spread over every core anyway
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.process = subprocess.Popen([sys.executable, "-m", "instructor.forkserver", str(self.status_dir)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
                                         bufsize=1)
@@ -184,6 +190,8 @@ def _child(request: dict) -> None:
 def serve(status_dir: Path) -> None:
     """Preload, say 'ready', then fork one kernel per request line until the grader goes away."""
     os.environ.setdefault("MPLBACKEND", INLINE)
+    # debugpy warns about frozen modules when imported outside a kernel; kernels silence it the same way
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in PRELOAD:
         __import__(name)
     signal.signal(signal.SIGCHLD, lambda *_: _reap(status_dir))

@@ -163,10 +163,13 @@ class GradingExecute(Execute):
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     reason = death_reason(self._returncode())
-                    cell.outputs.append(_error(STOPPED, (
+                    # What a dying process printed last, and whether its cell got a number, depends on
+                    # timing: the cell keeps only the explanation, so a regrade gives the same page.
+                    cell.execution_count = None
+                    cell.outputs = [_error(STOPPED, (
                         f"The Python process running this notebook {reason} while this cell ran. This "
                         "cell and the ones after it did not run and score 0; the checks above keep "
-                        "their points.")))
+                        "their points."))]
                     stop = f"the Python process running the notebook {reason} earlier (see above)"
                     self._partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
                     continue
