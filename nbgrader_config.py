@@ -12,6 +12,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec,
                                     SaveAutoGrades)
 
+from instructor.gradebook import course_db_url
+from instructor.lms import LmsCollector
 from instructor.nbgrader_steps import NotebookTimeLimit, RestoreMissingCells
 from sqlalchemy.exc import SAWarning
 
@@ -35,7 +37,10 @@ c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
+# The gradebook: course/gradebook.db (SQLite, set up for several graders writing at once), or the
+# PostgreSQL database named by the environment variable LAB_GRADEBOOK_URL, which several grading
+# machines can share (instructor/gradebook.py; README, "Grading on several machines").
+c.CourseDirectory.db_url = course_db_url(COURSE)
 # The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
 # exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop
 # their submissions there); without it the formgrader greys out release and collect.
@@ -71,3 +76,9 @@ c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPr
 
 # The stub says what to do when a student runs it too early (a bare NotImplementedError says nothing).
 c.ClearSolutions.code_stub = {"python": '# YOUR CODE HERE\nraise NotImplementedError("not written yet: replace this line with your code")'}
+
+# Submissions downloaded from Canvas or Moodle: the LMS's zip goes into course/downloaded/ch8/archive/,
+# then `nbgrader zip_collect ch8` files each notebook under its student by the names those LMS give,
+# and lists what it could not place in course/downloaded/ch8/collect_report.txt (instructor/lms.py).
+c.ZipCollectApp.downloaded_directory = os.path.join("course", "downloaded")
+c.ZipCollectApp.collector_plugin = LmsCollector
