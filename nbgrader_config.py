@@ -39,7 +39,7 @@ c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
 # The gradebook: course/gradebook.db (SQLite, set up for several graders writing at once), or the
 # PostgreSQL database named by the environment variable LAB_GRADEBOOK_URL, which several grading
-# machines can share (instructor/gradebook.py; README, "Grading on several machines").
+# machines can share (instructor/gradebook.py; the README says how to split a class between machines).
 c.CourseDirectory.db_url = course_db_url(COURSE)
 # The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
 # exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop

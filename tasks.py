@@ -5,6 +5,7 @@
   test       set up .venv and run every test (unit tests, nbval over solutions/, nbgrader end to end)
   setup      create .venv and install the packages and the helpers (skipped when up to date)
   release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
+  zip_collect  file a Canvas or Moodle download (course/downloaded/ch8/archive/) into course/submitted/
   autograde  autograde every submission in course/submitted/ (nbgrader autograde)
   feedback   write HTML feedback for every autograded submission (nbgrader generate_feedback)
   export     write all grades to course/grades.csv (nbgrader export)
@@ -92,6 +93,10 @@ def release(*args: str) -> int:
     return _nbgrader("generate_assignment", ASSIGNMENT, "--force", *args)
 
 
+def zip_collect(*args: str) -> int:
+    return _nbgrader("zip_collect", ASSIGNMENT, *args)
+
+
 def autograde(*args: str) -> int:
     return _nbgrader("autograde", ASSIGNMENT, *args)
 
@@ -112,7 +117,7 @@ def bench(*args: str) -> int:
     return setup() or _run(PYTHON, "bench/run_all.py", *args)
 
 
-COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, feedback, export, figures, bench)}
+COMMANDS = {f.__name__: f for f in (lab, test, setup, release, zip_collect, autograde, feedback, export, figures, bench)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -58,10 +58,10 @@ def course_db_url(course_dir: str | os.PathLike) -> str:
     return "sqlite:///" + str(path)
 
 
-def network_file_system(path: str | os.PathLike) -> str | None:
+def network_file_system(path: str | os.PathLike, mounts_file: str = "/proc/mounts") -> str | None:
     """Return the type of the network file system holding ``path``, or None on a local disk (or unknown)."""
     try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
+        mounts = Path(mounts_file).read_text().splitlines()
     except OSError:  # not Linux: no way to tell, assume a local disk
         return None
     target, best, fs_type = os.path.realpath(path), "", None
