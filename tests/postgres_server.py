@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -50,20 +49,24 @@ class PostgresServer:
 
     def __init__(self, bin_dir: Path):
         self.bin_dir = bin_dir
-        self.base = Path(tempfile.mkdtemp(prefix="lab-postgres-"))
-        self.data = self.base / "data"
-        self.log_file = self.base / "server.log"
-        self.port = 0
         # PostgreSQL will not run as root; Debian's package creates the unprivileged user "postgres".
-        self.run_as = "postgres" if os.geteuid() == 0 else None
+        self.run_as = "postgres" if getattr(os, "geteuid", lambda: -1)() == 0 else None
+        account = None
         if self.run_as:
+            import pwd  # Unix only, like running as root; the tests also run on Windows
+
             try:
                 account = pwd.getpwnam(self.run_as)
             except KeyError:
                 raise RuntimeError("The tests run as root and PostgreSQL refuses to: there is no 'postgres' user "
                                    "to run it as. Install Debian's postgresql package (it creates one) or run the "
                                    "tests as a normal user.") from None
+        self.base = Path(tempfile.mkdtemp(prefix="lab-postgres-"))
+        if account:
             os.chown(self.base, account.pw_uid, account.pw_gid)
+        self.data = self.base / "data"
+        self.log_file = self.base / "server.log"
+        self.port = 0
 
     def _run(self, *args: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess:
         """Run one of PostgreSQL's programs (as the server's user); return the finished process."""
