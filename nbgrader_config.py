@@ -12,6 +12,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec,
                                     SaveAutoGrades)
 
+from instructor.gradebook import course_db_url
+from instructor.lms import LmsCollector
 from instructor.nbgrader_steps import GradingExecute, HideHiddenChecks, RestoreMissingCells, UnreadableNotebooks
 from sqlalchemy.exc import SAWarning
 
@@ -37,7 +39,10 @@ c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = os.path.join("course", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("course", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("course", "feedback")
-DB_URL = "sqlite:///" + os.path.join(COURSE, "gradebook.db")
+# The gradebook: course/gradebook.db (SQLite, set up for several graders writing at once), or the
+# PostgreSQL database named by the environment variable LAB_GRADEBOOK_URL, which several grading
+# machines can share (instructor/gradebook.py; the README says how to split a class between machines).
+DB_URL = course_db_url(COURSE)
 c.CourseDirectory.db_url = DB_URL
 # The default exchange (/srv/nbgrader/exchange) is not writable on most machines: on one machine the
 # exchange lives in course/. nbgrader wants it to exist and be writable by everyone (students drop
@@ -52,11 +57,6 @@ c.Exchange.root = EXCHANGE
 # A hand-in counts only for the account that made it: nbgrader itself files one handed in under
 # another student's name (`nbgrader submit --student OTHER`) over OTHER's work, with a warning.
 c.ExchangeFactory.collect = "instructor.exchange.OwnerCheckedCollect"
-# Without an exchange, `nbgrader zip_collect ch8` files an LMS download: its zip goes into
-# course/downloaded/ch8/archive/, each notebook named <student_id>_<notebook>.ipynb (override the
-# pattern on the command line for another LMS's names).
-c.ZipCollectApp.downloaded_directory = os.path.join("course", "downloaded")
-c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^/_]+)_(?P<file_id>[^/]+\.ipynb)$"
 
 # Autograding: the student copies carry kernel name "python3"; force it in case a student's
 # JupyterLab saved another (a conda env name, say), which would make nbgrader fail to start it.
@@ -98,3 +98,9 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenChecks, ClearHiddenTest
 
 # The stub says what to do when a student runs it too early (a bare NotImplementedError says nothing).
 c.ClearSolutions.code_stub = {"python": '# YOUR CODE HERE\nraise NotImplementedError("not written yet: replace this line with your code")'}
+
+# Submissions downloaded from Canvas or Moodle: the LMS's zip goes into course/downloaded/ch8/archive/,
+# then `nbgrader zip_collect ch8` files each notebook under its student by the names those LMS give,
+# and lists what it could not place in course/downloaded/ch8/collect_report.txt (instructor/lms.py).
+c.ZipCollectApp.downloaded_directory = os.path.join("course", "downloaded")
+c.ZipCollectApp.collector_plugin = LmsCollector

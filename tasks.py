@@ -5,6 +5,7 @@
   test       set up .venv and run every test (unit tests, nbval over solutions/, nbgrader end to end)
   setup      create .venv and install the packages and the helpers (skipped when up to date)
   release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
+  zip_collect  file a Canvas or Moodle download (course/downloaded/ch8/archive/) into course/submitted/
   autograde  autograde every submission in course/submitted/ on all cores, then say what could not be
              graded and run the integrity scan (instructor/autograde.py; --jobs N, --student ID, --force)
   integrity  flag answer code that touches the grading machinery (course/integrity.csv)
@@ -95,6 +96,10 @@ def release(*args: str) -> int:
     return _nbgrader("generate_assignment", ASSIGNMENT, "--force", *args)
 
 
+def zip_collect(*args: str) -> int:
+    return _nbgrader("zip_collect", ASSIGNMENT, *args)
+
+
 def autograde(*args: str) -> int:
     return setup() or _run(PYTHON, "-m", "instructor.autograde", *args)
 
@@ -124,8 +129,8 @@ def hub(*args: str) -> int:
     return setup() or _run(PYTHON, "-m", "instructor.classhub", *args)
 
 
-COMMANDS = {f.__name__: f for f in (lab, test, setup, release, autograde, integrity, feedback, export, figures,
-                                    bench, hub)}
+COMMANDS = {f.__name__: f for f in (lab, test, setup, release, zip_collect, autograde, integrity, feedback, export,
+                                    figures, bench, hub)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -4,4 +4,6 @@ Students never import this package; it needs a checkout of the lab (solutions/ b
 
   course          a scratch copy of the course, submissions written from answers, grades read back
   nbgrader_steps  the course's own nbgrader steps, loaded from nbgrader_config.py
+  gradebook       where the gradebook lives (SQLite for several writers, or PostgreSQL) and its set-up
+  lms             Canvas and Moodle: zip_collect's file-name reader and grade CSVs for their imports
 """

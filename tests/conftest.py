@@ -6,6 +6,7 @@ same graded class instead of grading their own.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, soluti
                                write_submission)
 from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
+from postgres_server import INSTALL_HINT, PostgresServer, server_bin_dir
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
 NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
@@ -68,3 +70,30 @@ def graded_class(tmp_path_factory) -> Path:
     exported = nbgrader(course, "export", "--to", "grades.csv")
     assert exported.returncode == 0, exported.stderr[-3000:]
     return course
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """Return a PostgreSQL server of the tests' own on 127.0.0.1, shared by the session, removed at its end."""
+    missing = INSTALL_HINT if server_bin_dir() is None else None
+    if importlib.util.find_spec("psycopg") is None:
+        missing = "The psycopg driver is not installed: run `python3 tasks.py setup` (requirements.txt lists it)."
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)  # CI installs it (.ci/run): a missing server there is a broken set-up
+        pytest.skip(missing)
+    server = PostgresServer(server_bin_dir())
+    try:
+        yield server.start()
+    finally:
+        server.remove()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the PostgreSQL server's log to the report of a failed test that used the server."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("postgres")
+    if report.failed and isinstance(server, PostgresServer):
+        report.sections.append(("PostgreSQL server log (last 5000 characters)", server.log()[-5000:]))

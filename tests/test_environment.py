@@ -13,7 +13,9 @@ def _requirements() -> dict[str, str]:
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", line).groups()
+            # A pip extra (psycopg[binary]: the wheel with libpq inside) has no conda counterpart:
+            # conda-forge's package brings its libpq itself; the name and bounds must still agree.
+            name, spec = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)", line).groups()
             found[name.lower()] = spec.replace(" ", "")
     return found
 

@@ -1,11 +1,10 @@
 """Beside the class hub, the one-machine flows keep working: nbgrader's exchange in course/exchange
-(release, fetch, submit, collect, as on a fresh clone) and zip_collect of an LMS download.
+(release, fetch, submit, collect, as on a fresh clone); LMS downloads are tests/test_lms.py's.
 Nothing is graded here (tests/test_hub.py and the pipeline tests grade): only where files go.
 """
 from __future__ import annotations
 
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,18 +40,3 @@ def test_the_exchange_in_course_works_on_a_fresh_clone(course, tmp_path, monkeyp
     assert collected.returncode == 0, collected.stderr[-2000:]
     (submitted,) = (course / "course" / "submitted").iterdir()
     assert sorted(p.stem for p in (submitted / ASSIGNMENT).glob("*.ipynb")) == NOTEBOOKS
-
-
-def test_zip_collect_files_an_lms_download_by_student(course):
-    """A zip of <student>_<notebook>.ipynb files lands in course/submitted/<student>/ch8/."""
-    archive = course / "course" / "downloaded" / ASSIGNMENT / "archive"
-    archive.mkdir(parents=True)
-    with zipfile.ZipFile(archive / "lms-download.zip", "w") as bundle:
-        for student in ("alice", "bob"):
-            for notebook in NOTEBOOKS[:2]:
-                bundle.write(course / "notebooks" / ASSIGNMENT / f"{notebook}.ipynb", f"{student}_{notebook}.ipynb")
-    done = nbgrader(course, "zip_collect", ASSIGNMENT, "--force")
-    assert done.returncode == 0, done.stderr[-2000:]
-    for student in ("alice", "bob"):
-        files = sorted(p.stem for p in (course / "course" / "submitted" / student / ASSIGNMENT).glob("*.ipynb"))
-        assert files == NOTEBOOKS[:2], (student, files, done.stderr[-2000:])
