@@ -120,6 +120,26 @@ def _unreadable_only(course: Path, overrides: list[str], outcome: Outcome) -> Ou
     return Outcome(outcome.student, len(recorded) == len(files), outcome.seconds, outcome.log)
 
 
+def _prepare_gradebook(course: Path, overrides: list[str]) -> str | None:
+    """Create the gradebook's tables before the workers start (they would all try at once otherwise).
+
+    Returns what is missing for grading, in words, or None when the assignment is ready.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from instructor.gradebook import prepare
+
+    config = _load_config(course, overrides)
+    prepare(config.CourseDirectory.db_url, config.CourseDirectory.course_id)
+    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
+        try:
+            gb.find_assignment(ASSIGNMENT)
+        except MissingEntry:
+            return (f"The gradebook does not know the assignment {ASSIGNMENT} yet: run `python3 tasks.py release` "
+                    "(nbgrader generate_assignment) once, then autograde again.")
+    return None
+
+
 def _notebooks(course: Path) -> list[str]:
     """Return the assignment's notebook names, from the released copies."""
     return sorted(p.stem for p in (course / "notebooks" / ASSIGNMENT).glob("*.ipynb"))
@@ -198,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
               "first (python3 tasks.py collect, zip_collect, or copy them there).", file=sys.stderr)
         return 2
     jobs = max(1, min(args.jobs, len(students)))
+    missing = _prepare_gradebook(course, overrides)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     print(f"Autograding {len(students)} submission(s) of {ASSIGNMENT} with {jobs} worker(s) ...", flush=True)
     start = time.perf_counter()
     outcomes = grade_class(course, students, jobs, overrides, force=args.force)

@@ -90,3 +90,12 @@ def test_runner_says_what_to_do_when_there_is_nothing_to_grade(tmp_path):
     result = autograde(course)
     assert result.returncode == 2
     assert "Nothing to grade" in result.stderr and "submitted" in result.stderr
+
+
+def test_runner_says_to_release_first_when_the_gradebook_lacks_the_assignment(tmp_path):
+    """Submissions but no `nbgrader generate_assignment` yet: a sentence saying what to run."""
+    course = make_scratch_course(tmp_path / "unreleased")
+    (course / "course" / "submitted" / "ann" / ASSIGNMENT).mkdir(parents=True)
+    result = autograde(course)
+    assert result.returncode == 2
+    assert "python3 tasks.py release" in result.stderr
