@@ -19,18 +19,21 @@ order. How the work is shared:
   ``x_j.T @ (alpha * layer_1_delta_j)``; row j of ``C`` adds up image j's ``alpha * layer_1_delta``
   over all steps so far, so that ``weights_0_1 = start + images.T @ C`` at any time and the hidden
   layer's input for image t is ``images[t] @ start + G[t] @ C``, with ``G = images @ images.T``
-  computed once. A block of 200 steps starts with one large product ``G[block] @ C`` for all
-  networks together: the fast kind of product.
-* Inside the block, step t must also see the changes of the block's earlier steps. They enter
-  exactly, through ``G[t, j]``: sub-block by sub-block (8 steps) with small products per network,
-  and step by step inside a sub-block. A weight that image t's pixels do not touch is never read.
+  computed once. Each block of 120 steps gets one large product ``G[block] @ C`` for all networks
+  together (1,000 x 1,000 x all hidden units per pass: most of the arithmetic, in the fast kind of
+  product), computed on a second thread while this one runs the block before.
+* Step t must also see the changes of the steps not yet in C: the previous block's (one product
+  per block), the block's earlier 40-step mid-blocks (one per mid-block), its 8-step sub-block's
+  earlier steps (one per step). All enter exactly, through ``G[t, j]``, with products per network.
 * ``weights_1_2`` is updated once per sub-block; in between, each step adds the effect of the
   sub-block's earlier updates (outer products) through dot products with their hidden layers.
 
-So a step costs a dozen small NumPy calls for all networks together instead of a dozen per
-network, and the heavy arithmetic runs in large products. Networks of different hidden sizes can
-be trained together: the smaller ones are padded with units whose weights stay exactly 0.
-``bench/bench_many_seeds.py`` prints timings; tests/test_many_seeds.py compares with plain runs.
+So a step costs a dozen small NumPy calls for all networks together instead of a dozen per network.
+Networks of different hidden sizes can be trained together: the smaller ones are padded with units
+whose weights stay exactly 0. Two threads do the work, so BLAS is best left single-threaded
+(``OPENBLAS_NUM_THREADS=1`` before NumPy is imported, as notebook 05 does): BLAS threads of their
+own would mostly wait in busy loops. ``bench/bench_many_seeds.py`` prints timings;
+``tests/test_many_seeds.py`` compares with plain runs.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_BLOCK = 200  # steps per large product G[block] @ C (a multiple of _SUB_BLOCK)
+_BLOCK = 120  # steps per large product G[block] @ C (a multiple of _MID_BLOCK): balances the two threads
 _MID_BLOCK = 40  # steps whose inputs get the block's earlier changes in one product (a multiple of _SUB_BLOCK)
 _SUB_BLOCK = 8  # steps that see each other's changes one by one: few keeps each step cheap
 _EVALUATE_UNITS = 1_000  # hidden units evaluated at once (per thread): 10,000 images x 1,000 units = 80 MB
@@ -97,16 +100,18 @@ def evaluate_weights(images: np.ndarray, labels: np.ndarray, weights: Sequence[t
     answers = np.argmax(labels, axis=1)
 
     def evaluate_group(group: list[int]) -> None:
-        hidden = images @ np.concatenate([weights[k][0] for k in group], axis=1)  # one product for the group
-        np.maximum(hidden, 0, out=hidden)
-        start = 0
-        for k in group:
-            weights_1_2 = weights[k][1]
-            output = hidden[:, start:start + weights_1_2.shape[0]] @ weights_1_2
-            start += weights_1_2.shape[0]
-            # The same expressions as the notebooks' evaluate(), so the same rounding of the sums.
-            errors[k] = np.sum((labels - output) ** 2) / len(images)
-            accuracies[k] = np.mean(np.argmax(output, axis=1) == answers)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: reported as nan, not warned about
+            hidden = images @ np.concatenate([weights[k][0] for k in group], axis=1)  # one product for the group
+            np.maximum(hidden, 0, out=hidden)
+            start = 0
+            for k in group:
+                weights_1_2 = weights[k][1]
+                output = hidden[:, start:start + weights_1_2.shape[0]] @ weights_1_2
+                start += weights_1_2.shape[0]
+                # The same expressions as the notebooks' evaluate(), so the same rounding of the sums.
+                error = np.sum((labels - output) ** 2) / len(images)
+                if np.isfinite(error):
+                    errors[k], accuracies[k] = error, np.mean(np.argmax(output, axis=1) == answers)
 
     elsewhere = [pool.submit(evaluate_group, group) for group in groups[1::2]] if pool else []
     for group in groups[::2] if pool else groups:
@@ -149,6 +154,7 @@ class Networks:
         # One helper thread computes the next block's large product while this thread runs the steps.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="many-seeds")
         self._prefetched: tuple[tuple[int, int], Future] | None = None  # the next pass's first block
+        self._pixel_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see _used_pixels
         self._layout()
         self._w2t = np.zeros((len(self.runs), 10, self._hmax))  # weights_1_2 transposed; padding stays 0
         for n, (_, weights_1_2) in enumerate(drawn):
@@ -194,7 +200,8 @@ class Networks:
         if not which:
             return []
         columns = np.concatenate([np.arange(self._edges[n], self._edges[n + 1]) for n in which])
-        moved = self.images.T @ self._changes[:, columns]  # images.T @ C: what training added to weights_0_1
+        with np.errstate(over="ignore", invalid="ignore"):  # (a network whose weights overflowed)
+            moved = self.images.T @ self._changes[:, columns]  # images.T @ C: what training added to weights_0_1
         result, start = [], 0
         for n in which:
             size = self.runs[n].hidden_size
@@ -208,7 +215,21 @@ class Networks:
 
         A network whose weights overflowed (an ``alpha`` far too large) gets nan for both.
         """
-        return evaluate_weights(images, labels, self.weights(which), pool=self._pool)
+        kept, pixels = self._used_pixels(images)
+        weights = [(weights_0_1[pixels], weights_1_2) for weights_0_1, weights_1_2 in self.weights(which)]
+        return evaluate_weights(kept, labels, weights, pool=self._pool)
+
+    def _used_pixels(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``images`` without the pixels that are 0 in every image (they add nothing), and those kept.
+
+        Remembered per image set: the test and validation sets are evaluated again and again.
+        """
+        known = self._pixel_cache.get(id(images))
+        if known is None or known[0] is not images:
+            pixels = np.flatnonzero(np.any(images != 0, axis=0))
+            known = (images, np.ascontiguousarray(images[:, pixels]), pixels)
+            self._pixel_cache[id(images)] = known
+        return known[1], known[2]
 
     def train_pass(self, batch_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Train every network for one pass over the images; return each one's (training error, accuracy).

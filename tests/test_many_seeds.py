@@ -148,14 +148,19 @@ def test_batched_runs_are_the_plain_runs(data, runs, passes, batch_size):
 
 
 def test_evaluate_weights_matches_the_notebooks_evaluate(data):
-    """Error and accuracy per network, the notebooks' formulas, for networks of different sizes."""
+    """Error and accuracy per network, the notebooks' formulas, for networks of different sizes and mixed groups."""
     rng = np.random.default_rng(0)
     nets = [(0.2 * rng.random((784, h)) - 0.1, 0.2 * rng.random((h, 10)) - 0.1) for h in (40, 100, 7)]
     errors, accuracies = evaluate_weights(data.test_images, data.test_labels, nets)
     for (w01, w12), error, accuracy in zip(nets, errors, accuracies):
         out = outputs(data.test_images, w01, w12)
-        assert error == np.sum((data.test_labels - out) ** 2) / len(out)
+        assert error == pytest.approx(np.sum((data.test_labels - out) ** 2) / len(out), rel=1e-12)
         assert accuracy == np.mean(np.argmax(out, 1) == np.argmax(data.test_labels, 1))
+    nets = Networks(data.images, data.labels, [Run(1, 40, ALPHA), Run(2, 100, ALPHA, True)])
+    nets.train_pass()
+    mine = nets.evaluate(data.test_images, data.test_labels)  # without the pixels that are 0 in every image
+    theirs = evaluate_weights(data.test_images, data.test_labels, nets.weights())
+    assert np.allclose(mine[0], theirs[0], rtol=1e-12, atol=0) and np.array_equal(mine[1], theirs[1])
 
 
 def test_keep_drops_networks_without_changing_the_others(data):
