@@ -108,7 +108,7 @@ def evaluate_weights(images: np.ndarray, labels: np.ndarray, weights: Sequence[t
                 weights_1_2 = weights[k][1]
                 output = hidden[:, start:start + weights_1_2.shape[0]] @ weights_1_2
                 start += weights_1_2.shape[0]
-                # The same expressions as the notebooks' evaluate(), so the same rounding of the sums.
+                # The notebooks' evaluate(): squared errors added up per image, then averaged.
                 error = np.sum((labels - output) ** 2) / len(images)
                 if np.isfinite(error):
                     errors[k], accuracies[k] = error, np.mean(np.argmax(output, axis=1) == answers)
@@ -144,7 +144,8 @@ class Networks:
             raise ValueError(f"Expected images (n, 784) and one-hot labels (n, 10), got shapes "
                              f"{self.images.shape} and {self.labels.shape}.")
         self.gram = self.images @ self.images.T  # G[t, j] = x_t . x_j: how image j's updates move image t
-        mix = _sub_block_rows(self.gram)  # step t of a sub-block: row t, its first (t % _BLOCK) % _SUB_BLOCK + 1 numbers
+        mix = _sub_block_rows(self.gram)
+        # Step t, k-th of its sub-block, mixes its own input with the sub-block's k earlier changes.
         self._mix_rows = [mix[t:t + 1, :t % _BLOCK % _SUB_BLOCK + 1] for t in range(len(mix))]
         self.runs: list[Run] = list(runs)
         self._streams = [np.random.RandomState(run.seed) for run in self.runs]  # = np.random.seed(run.seed)
