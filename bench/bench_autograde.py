@@ -31,7 +31,7 @@ def main() -> None:
         one = autograde_seconds(Path(folder) / "one", 1)
         batch = autograde_seconds(Path(folder) / "batch", args.students)
     per = batch / args.students
-    print(f"autograde, one complete submission (4 notebooks): {one:.1f} s (target <= 30 s)")
+    print(f"autograde, one complete submission (all notebooks): {one:.1f} s (target <= 30 s)")
     print(f"autograde, {args.students} complete submissions in one call: {batch:.1f} s = {per:.1f} s per "
           f"submission; a class of 100: about {per * 100 / 60:.0f} min")
 
