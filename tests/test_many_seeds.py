@@ -125,9 +125,9 @@ def test_batched_runs_are_the_plain_runs(data, runs, passes, batch_size):
 
     Tolerances: the two computations add the same products in another order, so each pass they
     may differ by a few units in the 16th digit, and training carries such differences along
-    without blowing them up (the book's seed reproduces the book's whole table, printed years ago
-    with another NumPy and BLAS). So weights must agree to 1e-9 (a million times the per-pass
-    rounding, a millionth of their size), errors to 1e-9 relative. An accuracy is a count: it can
+    without blowing them up (the book's seed reproduces the book's rows, printed years ago
+    with another NumPy and BLAS). So weights must agree to 1e-9 (millions of times one sum's
+    rounding, yet far below any printed digit), errors to 1e-9 relative. An accuracy is a count: it can
     only differ on an image whose two largest outputs are closer than the runs' outputs differ,
     so the test counts those near-ties and allows at most that many.
     """
