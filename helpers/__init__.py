@@ -1,4 +1,5 @@
-"""Helpers for the chapter 8 lab: MNIST loading, one-hot labels, the book's log lines and the checks' tools.
+"""Helpers for the chapter 8 lab: MNIST loading, one-hot labels, the book's log lines, the checks' tools
+and many seeds trained side by side.
 
 Importing this package has no side effects: no download, no seeding, no allocator tuning.
 Names are loaded on first use, so ``python -m helpers.mnist`` runs without importing itself twice.
@@ -21,6 +22,9 @@ _HOMES = {
     "load_lab_data": "helpers.data",
     "one_hot": "helpers.data",
     "load_data": "helpers.mnist",
+    "Networks": "helpers.many_seeds",
+    "Run": "helpers.many_seeds",
+    "evaluate_weights": "helpers.many_seeds",
     "progress_line": "helpers.progress",
     "save_figure": "helpers.figures",
     "tune_malloc": "helpers.speed",

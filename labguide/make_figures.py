@@ -1,6 +1,6 @@
-"""Regenerate the lab guide's figures by running the four solution notebooks.
+"""Regenerate the lab guide's figures by running the solution notebooks.
 
-    python labguide/make_figures.py                  # all four notebooks, about 2.5 minutes
+    python labguide/make_figures.py                  # all five notebooks, about 3.5 minutes
     python labguide/make_figures.py 03_dropout       # only the notebooks whose names contain this
 
 Each notebook in solutions/ch8/ is read, executed top to bottom with nbclient (kernel "python3",

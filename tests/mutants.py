@@ -278,3 +278,72 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
     return total_error, total_correct
 '''.strip("\n")},
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 05 (evidence over ten seeds): wrong summaries of the seeds' results.
+# ---------------------------------------------------------------------------------------------
+NB5 = "05_evidence"
+
+_SPREAD = '''
+def spread(values):
+    """A wrong summary of the seeds."""
+    values = np.asarray(values, dtype=float)
+    return float(np.mean(values)), float(np.std(values, ddof=1)), float(np.min(values)), float(np.max(values))
+'''
+
+_SPREADS_AWAY = '''
+def spreads_away(value, values):
+    """A wrong distance from the mean."""
+    mean, std = np.mean(values), np.std(values, ddof=1)
+    return (value - mean) / std
+'''
+
+MUTANTS.update({
+    "population_std": Mutant(
+        NB5, "nb05-spread", _edit(_SPREAD, "np.std(values, ddof=1)", "np.std(values)"),
+        ("nb05-test-spread", "nb05-test-spread-more"), "divides by n"),
+    "variance_not_std": Mutant(
+        NB5, "nb05-spread", _edit(_SPREAD, "np.std(values, ddof=1)", "np.var(values, ddof=1)"),
+        ("nb05-test-spread", "nb05-test-spread-more"), "is the variance"),
+    "lowest_highest_swapped": Mutant(
+        NB5, "nb05-spread", _edit(_SPREAD, "float(np.min(values)), float(np.max(values))",
+                                  "float(np.max(values)), float(np.min(values))"),
+        ("nb05-test-spread", "nb05-test-spread-more"), "are swapped"),
+    "sorts_the_callers_list": Mutant(
+        NB5, "nb05-spread", '''
+def spread(values):
+    """Sorts the list it was given, in place."""
+    values.sort()
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return mean, std, values[0], values[-1]
+'''.strip("\n"),
+        ("nb05-test-spread-more",), "changed the list it was given"),
+    "distance_not_divided": Mutant(
+        NB5, "nb05-spreads-away", _edit(_SPREADS_AWAY, "return (value - mean) / std", "return value - mean"),
+        ("nb05-test-spreads-away", "nb05-test-spreads-away-more"), "distance from the mean (0.025) itself"),
+    "sign_reversed": Mutant(
+        NB5, "nb05-spreads-away", _edit(_SPREADS_AWAY, "return (value - mean) / std", "return (mean - value) / std"),
+        ("nb05-test-spreads-away", "nb05-test-spreads-away-more"), "sign is reversed"),
+    "spreads_with_n": Mutant(
+        NB5, "nb05-spreads-away", _edit(_SPREADS_AWAY, "np.std(values, ddof=1)", "np.std(values)"),
+        ("nb05-test-spreads-away", "nb05-test-spreads-away-more"), "standard deviation with n"),
+    "absolute_distance": Mutant(
+        NB5, "nb05-spreads-away", _edit(_SPREADS_AWAY, "return (value - mean) / std", "return abs(value - mean) / std"),
+        ("nb05-test-spreads-away", "nb05-test-spreads-away-more"), "do not take the absolute value"),
+})
+
+# Correct answers written another way: the statistics module, plain Python, spread() reused.
+ALTERNATIVES[NB5] = {"nb05-spread": '''
+def spread(values):
+    """The statistics module: stdev is the sample standard deviation (n - 1)."""
+    import statistics
+    numbers = [float(v) for v in values]
+    return statistics.mean(numbers), statistics.stdev(numbers), min(numbers), max(numbers)
+'''.strip("\n"), "nb05-spreads-away": '''
+def spreads_away(value, values):
+    """Reuses spread()."""
+    mean, std, _, _ = spread(values)
+    return (value - mean) / std
+'''.strip("\n")}

@@ -27,7 +27,7 @@ def test_complete_submission_gets_full_marks(course):
     assert set(scores) == set(expected)
     lost = {cell: score for cell, score in scores.items() if score[0] != score[1]}
     assert not lost, f"a correct answer lost points: {lost}"
-    assert sum(expected.values()) == 32
+    assert sum(expected.values()) == 37
 
 
 def test_untouched_copy_gets_zero_everywhere(course):

@@ -39,10 +39,11 @@ def test_the_committed_book_tables_match_the_shared_logs():
     assert sum(len(v) for v in json.loads(BOOK_TABLES.read_text())["lines"].values()) == 96
 
 
-def test_there_are_four_notebooks_named_in_order():
+def test_there_are_five_notebooks_named_in_order():
     """NN_topic.ipynb, the same names in solutions/ and notebooks/."""
     names = [p.name for p in SOLUTIONS]
-    assert names == ["01_overfitting.ipynb", "02_early_stopping.ipynb", "03_dropout.ipynb", "04_minibatch.ipynb"]
+    assert names == ["01_overfitting.ipynb", "02_early_stopping.ipynb", "03_dropout.ipynb", "04_minibatch.ipynb",
+                     "05_evidence.ipynb"]
     assert sorted(p.name for p in RELEASED.glob("*.ipynb")) == names
 
 
