@@ -1,14 +1,14 @@
 """Submissions that crash, cheat or try to read the hidden checks: grading must stay exactly right.
 
-Each entry replaces some answer cells of an otherwise complete submission (all four notebooks), or
+Each entry replaces some answer cells of an otherwise complete submission (every notebook), or
 damages a file. ``points`` is the total the student must get: what the honest part earns.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-NB1, NB2, NB3, NB4 = "01_overfitting", "02_early_stopping", "03_dropout", "04_minibatch"
-FULL = {NB1: 7, NB2: 7, NB3: 10, NB4: 8}
+NB1, NB2, NB3, NB4, NB5 = "01_overfitting", "02_early_stopping", "03_dropout", "04_minibatch", "05_evidence"
+FULL = {NB1: 7, NB2: 7, NB3: 10, NB4: 8, NB5: 5}
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def evaluate(images, labels, weights_0_1, weights_1_2):
 
 
 def write_hostile(course, student: str, hostile: Hostile) -> None:
-    """Write ``hostile`` as a complete submission of all four notebooks with its answers swapped in."""
+    """Write ``hostile`` as a complete submission of every notebook with its answers swapped in."""
     from instructor.course import solution_answers, write_submission
 
     for notebook, answers in solution_answers(course).items():

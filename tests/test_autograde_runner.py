@@ -73,7 +73,8 @@ def test_parallel_and_serial_summaries_agree(graded_class, serial_course):
             return {(r["student"], r["notebook"]): (r["status"], r["reason"]) for r in csv.DictReader(handle)
                     if r["student"] in SAMPLE}
     assert rows(serial_course) == rows(graded_class)
-    assert len(rows(serial_course)) == 4 * len(SAMPLE)
+    notebooks = len(list((serial_course / "notebooks" / ASSIGNMENT).glob("*.ipynb")))
+    assert notebooks >= 4 and len(rows(serial_course)) == notebooks * len(SAMPLE)
 
 
 def test_runner_reports_progress_and_a_closing_summary(graded_class):
