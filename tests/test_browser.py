@@ -28,13 +28,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from instructor.course import ASSIGNMENT, solution_answers
+from instructor.report import write_report
 from mutants import MUTANTS, NB1, NB2
 
 try:
@@ -46,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "test-results" / "browser"  # screenshots and the server log, kept after the run
 WORK = RESULTS / "work"  # the notebooks the tests change, removed at the end
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+# The instructors' page of the guide shows the class report: LABGUIDE_SCREENSHOTS=1 makes the report
+# test write its screenshot there too (never by default: a test run must not change the checkout).
+GUIDE_SCREENSHOT = ROOT / "labguide" / "figures" / "screenshots" / "class_report.png"
 # Headless as root (containers, CI) needs --no-sandbox; the rest keeps Chromium off the network,
 # which it would otherwise try for updates, sync and field trials (there is none in CI).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -92,7 +96,6 @@ class Lab:
     log: Path
     process: subprocess.Popen
     page: object = None
-    shots: list[Path] = field(default_factory=list)
 
     def api(self, path: str, method: str = "GET") -> dict:
         """Call the server's REST API with the token; return the decoded JSON answer."""
@@ -107,21 +110,29 @@ class Lab:
         joiner = "&" if "?" in path else "?"
         self.page.goto(f"{self.url}{path}{joiner}token={self.token}")
 
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """Run one step a person takes; screenshot it either way, and on failure say where to look."""
-        shot = RESULTS / f"{len(self.shots) + 1:02d}_{_slug(name)}.png"
-        self.shots.append(shot)
+    def step(self, name: str):
+        """One step a person takes in the lab (see step())."""
+        return step(self.page, name, self.log)
+
+
+_SHOTS: list[Path] = []  # screenshots taken so far: numbered in the order the steps ran
+
+
+@contextmanager
+def step(page, name: str, log: Path | None = None) -> Iterator[None]:
+    """Run one step a person takes; screenshot it either way, and on failure say where to look."""
+    _SHOTS.append(RESULTS / f"{len(_SHOTS) + 1:02d}_{_slug(name)}.png")
+    shot = _SHOTS[-1]
+    try:
+        yield
+    except Exception as error:
         try:
-            yield
-        except Exception as error:
-            try:
-                self.page.screenshot(path=str(shot), timeout=10_000)
-            except Exception as shot_error:  # the page may be gone; the log still tells
-                shot = f"(no screenshot: {shot_error})"
-            raise AssertionError(f"step '{name}' failed: {error}\n\nscreenshot: {shot}\n"
-                                 f"server log {self.log}, last lines:\n{_tail(self.log)}") from error
-        self.page.screenshot(path=str(shot), timeout=10_000)
+            page.screenshot(path=str(shot), timeout=10_000)
+        except Exception as shot_error:  # the page may be gone; the log still tells
+            shot = f"(no screenshot: {shot_error})"
+        server = f"\nserver log {log}, last lines:\n{_tail(log)}" if log else ""
+        raise AssertionError(f"step '{name}' failed: {error}\n\nscreenshot: {shot}{server}") from error
+    page.screenshot(path=str(shot), timeout=10_000)
 
 
 def _start_lab(scratch: Path) -> Lab:
@@ -433,6 +444,29 @@ def test_the_formgrader_lists_ch8_with_release_and_collect(lab):
                 row.locator("td.release a").click()
                 _dismiss(frame, f"Successfully unreleased '{ASSIGNMENT}'.")
                 expect(row.locator("td.status")).to_have_text("draft")
+
+
+def test_the_class_report_opens_with_its_figures(browser, graded_class, tmp_path):
+    """The class report of the synthetic class opens from disk (file://, no server) with every figure shown."""
+    page_path, _ = write_report(graded_class, tmp_path)
+    context = browser.new_context(viewport={"width": 1100, "height": 1400}, offline=True)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    try:
+        with step(page, "open the class report"):
+            page.goto(page_path.as_uri())
+            expect(page.get_by_role("heading", name=f"Class report: {ASSIGNMENT}")).to_be_visible()
+            images = page.locator("img")
+            assert images.count() >= 2, f"{images.count()} figures in the report"
+            for i in range(images.count()):
+                page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                                       arg=images.nth(i).element_handle(), timeout=UI_TIMEOUT)
+            expect(page.get_by_role("heading", name="Most frequent mistakes")).to_be_visible()
+            if os.environ.get("LABGUIDE_SCREENSHOTS") == "1":
+                GUIDE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(GUIDE_SCREENSHOT))
+    finally:
+        context.close()
 
 
 def test_the_checkout_is_left_as_it_was(lab, checkout_before):
