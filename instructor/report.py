@@ -112,7 +112,8 @@ def _read_csv(path: Path, columns: set[str]) -> list[dict[str, str]] | None:
         reader = csv.DictReader(handle)
         missing = columns - set(reader.fieldnames or [])
         if missing:
-            raise ReportError(f"{path} lacks the column(s) {', '.join(sorted(missing))}: expected {', '.join(sorted(columns))}.")
+            raise ReportError(f"{path} lacks the column(s) {', '.join(sorted(missing))}: "
+                              f"expected {', '.join(sorted(columns))}.")
         return list(reader)
 
 
@@ -143,8 +144,8 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
         max_total = assignment.max_score
         for notebook in assignment.notebooks:
             sources = {cell.name: cell.source for cell in notebook.source_cells}
-            order = list(sources)
-            for cell in sorted(notebook.grade_cells, key=lambda c: order.index(c.name) if c.name in order else len(order)):
+            order = {name: i for i, name in enumerate(sources)}  # the cells' order in the notebook
+            for cell in sorted(notebook.grade_cells, key=lambda c: order.get(c.name, len(order))):
                 checks.append(Check(notebook.name, cell.name, cell.max_score, _title(sources.get(cell.name, ""))))
         for submission in gb.assignment_submissions(ASSIGNMENT):
             totals[submission.student_id] = submission.score
@@ -338,7 +339,8 @@ def _checks_section(results: ClassResults) -> str:
              "-" if r["pass_rate"] is None else f"{100 * r['pass_rate']:.0f} %", r["students_lost"]]
             for r in check_rows(results)]
     return (f"<h2 id='checks'>Checks</h2>{pass_rate_chart(results)}"
-            + _table(["notebook", "check", "what it checks", "points", "handed in", "pass rate", "students who lost it"], rows))
+            + _table(["notebook", "check", "what it checks", "points", "handed in", "pass rate",
+                      "students who lost it"], rows))
 
 
 def _mistakes_section(results: ClassResults) -> str:
@@ -364,7 +366,8 @@ def _grading_section(results: ClassResults) -> str:
     if results.summary is None:
         parts.append(_not_available(summary_path, "which submissions could not be fully graded, nor grading times"))
     else:
-        partial = [[r["student"], r["notebook"], r["status"], r["reason"]] for r in results.summary if r["status"] != "graded"]
+        partial = [[r["student"], r["notebook"], r["status"], r["reason"]]
+                   for r in results.summary if r["status"] != "graded"]
         parts.append(_table(["student", "notebook", "status", "reason"], partial) if partial
                      else "<p>Every notebook was graded completely.</p>")
     parts.append("<h3>Integrity flags</h3>")
@@ -410,7 +413,8 @@ def render(results: ClassResults) -> str:
              f"{datetime.now():%Y-%m-%d %H:%M}. {len(results.totals)} students in the gradebook, "
              f"{sum(map(len, results.handed_in.values()))} autograded notebooks.</p>")
     notes = ("<h2 id='notes'>How this report counts</h2><ul>"
-             "<li>A check is passed with all its points; its pass rate counts only students who handed in its notebook.</li>"
+             "<li>A check is passed with all its points; its pass rate counts only the students who handed in "
+             "its notebook.</li>"
              "<li>Messages come from the autograded notebooks: the lab's checks name the mistake they saw; other "
              "errors are shown as Python printed them.</li>"
              "<li>The same mistake gives messages that differ only in the student's own numbers, names and code: "

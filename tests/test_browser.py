@@ -184,9 +184,9 @@ def _checkout_fingerprint() -> dict[str, str]:
     """Return {path: sha256} of the files the lab shows that git tracks (notebooks, guide, solutions)."""
     listed = subprocess.run(["git", "ls-files", "notebooks", "labguide", "solutions", "lab_settings"],
                             cwd=ROOT, capture_output=True, text=True)
-    paths = listed.stdout.split() if listed.returncode == 0 else [
-        str(p.relative_to(ROOT)) for folder in ("notebooks", "labguide", "solutions") for p in (ROOT / folder).rglob("*")
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+    paths = listed.stdout.split() if listed.returncode == 0 else [  # not a git checkout: every file there
+        str(p.relative_to(ROOT)) for folder in ("notebooks", "labguide", "solutions", "lab_settings")
+        for p in (ROOT / folder).rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
     return {path: hashlib.sha256((ROOT / path).read_bytes()).hexdigest() for path in paths}
 
 
@@ -285,7 +285,8 @@ def _no_news_popup(lab: Lab) -> None:
     """Fail if a notification or a dialog is shown over the lab."""
     time.sleep(NO_POPUP_WAIT)
     toasts = lab.page.locator(".Toastify__toast").all_inner_texts()
-    assert not toasts, f"a pop-up covers the notebook: {toasts}"
+    assert not toasts, (f"a pop-up covers the notebook: {toasts} "
+                        "(are the lab's settings installed? python3 tasks.py setup)")
     assert lab.page.locator(".jp-Dialog").count() == 0, "a dialog covers the notebook"
 
 
@@ -395,8 +396,11 @@ def test_a_guide_page_opens_rendered_with_its_figures(lab):
             lab.page.locator(".jp-DirListing-item").filter(
                 has=lab.page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))).dblclick()
         viewer = lab.page.locator(".jp-MarkdownViewer:not(.lm-mod-hidden)")
+        editor = lab.page.locator(".jp-FileEditor:not(.lm-mod-hidden)")
+        viewer.or_(editor).first.wait_for()
+        assert editor.count() == 0, ("the page opened as Markdown source in the text editor, not rendered: "
+                                     "are the lab's settings installed (python3 tasks.py setup)?")
         viewer.get_by_role("heading", name="What does the 2 do?").wait_for()
-        assert lab.page.locator(".jp-FileEditor:not(.lm-mod-hidden)").count() == 0, "the page opened as source"
         images = viewer.locator("img")
         assert images.count() == len(figures) >= 1, f"{images.count()} images shown, the page has {figures}"
         for i in range(images.count()):

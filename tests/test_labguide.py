@@ -177,7 +177,8 @@ def test_the_guide_answers_both_meanings_of_the_2():
     """'What does the 2 do?' explains the 2 of randint(2, ...) (an excluded upper bound: 0 or 1) and the * 2 rescaling,
     both as the dropout notebook writes them."""
     section = " ".join(_section(GUIDE / "04_dropout.md", "What does the 2 do?").split())
-    notebook = " ".join(c.source for c in nbformat.read(ROOT / "solutions" / "ch8" / "03_dropout.ipynb", as_version=4).cells)
+    dropout = nbformat.read(ROOT / "solutions" / "ch8" / "03_dropout.ipynb", as_version=4)
+    notebook = " ".join(cell.source for cell in dropout.cells)
     for code in ("np.random.randint(2, size=layer_1.shape)", "layer_1 * mask * 2"):
         assert code in notebook and f"`{code}`" in section, code
     # randint's 2: the upper bound, excluded, so only 0 and 1 come out.
@@ -185,7 +186,8 @@ def test_the_guide_answers_both_meanings_of_the_2():
     # the * 2: the survivors are doubled so that the expected signal is the same as without dropout.
     assert "E[h * mask * 2] = h" in section and "1/*p*" in section
     # Side by side: one table row per meaning.
-    rows = [line for line in _section(GUIDE / "04_dropout.md", "What does the 2 do?").splitlines() if line.startswith("| `")]
+    lines = _section(GUIDE / "04_dropout.md", "What does the 2 do?").splitlines()
+    rows = [line for line in lines if line.startswith("| `")]
     assert len(rows) == 2 and "randint(2" in rows[0] and "* 2" in rows[1]
 
 

@@ -188,8 +188,9 @@ def test_a_csv_without_its_columns_is_refused(graded_class, tmp_path, absent):
 
 def test_the_command_prints_where_the_report_is(graded_class, tmp_path):
     """python -m instructor.report --course DIR --out DIR writes both files and prints their paths."""
-    done = subprocess.run([sys.executable, "-m", "instructor.report", "--course", str(graded_class), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor.report", "--course", str(graded_class), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"Class report written: {tmp_path / 'class_report.html'}" in done.stdout
     assert (tmp_path / "class_report.html").is_file() and (tmp_path / "class_report_checks.csv").is_file()
