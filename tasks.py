@@ -140,6 +140,7 @@ def bench(*args: str) -> int:
 
 
 def report(*args: str) -> int:
+    """Write the class report (python -m instructor.report) from the autograded submissions in course/."""
     return setup() or _run(PYTHON, "-m", "instructor.report", *args)
 
 

@@ -309,15 +309,18 @@ def _names(students: list[str]) -> str:
 
 
 def _students(count: int) -> str:
+    """Return "1 student" or "N students"."""
     return f"{count} student" + ("" if count == 1 else "s")
 
 
 def _not_available(path: Path, what: str) -> str:
+    """Return a note that ``path`` is missing, so the page cannot show ``what``."""
     return (f'<p class="missing">Not available: {html.escape(str(path))} was not found. It is written by the '
             f"grading run; without it this report cannot show {html.escape(what)}.</p>")
 
 
 def _scores_section(results: ClassResults) -> str:
+    """Return the Scores section: histogram of totals, summary numbers, a row per notebook."""
     totals = list(results.totals.values())
     notebooks = list(dict.fromkeys(check.notebook for check in results.checks))
     rows = []
@@ -335,6 +338,7 @@ def _scores_section(results: ClassResults) -> str:
 
 
 def _checks_section(results: ClassResults) -> str:
+    """Return the Checks section: the pass-rate chart and a row per check."""
     rows = [[r["notebook"], r["check"], r["title"], f"{r['points']:g}", r["handed_in"],
              "-" if r["pass_rate"] is None else f"{100 * r['pass_rate']:.0f} %", r["students_lost"]]
             for r in check_rows(results)]
@@ -344,6 +348,7 @@ def _checks_section(results: ClassResults) -> str:
 
 
 def _mistakes_section(results: ClassResults) -> str:
+    """Return the mistakes section: the most frequent messages, then every message by check."""
     found = mistakes(results)
     top = [[len(m.students), m.check.notebook, m.check.name, m.example] for m in found[:TOP_MISTAKES]]
     details = []
@@ -361,6 +366,7 @@ def _mistakes_section(results: ClassResults) -> str:
 
 
 def _grading_section(results: ClassResults) -> str:
+    """Return the Grading section: what could not be fully graded, integrity flags, grading times."""
     summary_path, integrity_path = results.sources["summary"], results.sources["integrity"]
     parts = ["<h2 id='grading'>Grading</h2><h3>Submissions not fully graded</h3>"]
     if results.summary is None:

@@ -84,6 +84,7 @@ def _tail(path: Path, chars: int = 4000) -> str:
 
 
 def _slug(text: str) -> str:
+    """Return ``text`` as a file name: lower case, runs of other characters as one _."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
@@ -299,6 +300,7 @@ def _validate(lab: Lab, panel):
 
 
 def _close_dialog(lab: Lab) -> None:
+    """Press OK in the dialog on screen and wait until it is gone."""
     lab.page.locator(".jp-Dialog .jp-mod-accept").click()
     lab.page.locator(".jp-Dialog").wait_for(state="detached")
 
