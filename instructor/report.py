@@ -121,6 +121,9 @@ def _gradebook(course: Path):
     """Return nbgrader's Gradebook for the course, refusing to create an empty database by accident."""
     from nbgrader.api import Gradebook
 
+    if not (course / "nbgrader_config.py").is_file():
+        raise ReportError(f"No nbgrader_config.py in {course}: point --course at the lab's folder "
+                          "(the one with tasks.py).")
     url = gradebook_url(course)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         raise ReportError(f"No gradebook at {url[len('sqlite:///'):]}: autograde first "
@@ -138,9 +141,15 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
     handed_in: dict[str, set[str]] = defaultdict(set)
     for path in copies:
         handed_in[path.parts[-3]].add(path.stem)
+    from nbgrader.api import MissingEntry
+
     checks, totals, scores, max_total = [], {}, {}, 0.0
     with _gradebook(course) as gb:
-        assignment = gb.find_assignment(ASSIGNMENT)
+        try:
+            assignment = gb.find_assignment(ASSIGNMENT)
+        except MissingEntry:
+            raise ReportError(f"The gradebook has no assignment {ASSIGNMENT}: "
+                              "run python3 tasks.py autograde first.") from None
         max_total = assignment.max_score
         for notebook in assignment.notebooks:
             sources = {cell.name: cell.source for cell in notebook.source_cells}

@@ -424,7 +424,7 @@ def test_the_formgrader_lists_ch8_with_release_and_collect(lab):
     """Nbgrader → Formgrader shows ch8 with a release button, and a collect button once released.
 
     On a fresh clone ch8 is a draft: the test releases it to the course's exchange (course/, git-ignored),
-    looks for collect, and unreleases it again, so the exchange ends as it was.
+    looks for collect, and unreleases it again (nbgrader keeps the course's then empty exchange folders).
     """
     with lab.step("open Nbgrader → Formgrader"):
         lab.goto("/lab?reset")

@@ -204,3 +204,12 @@ def test_a_course_not_yet_graded_gets_told_what_to_do(tmp_path):
     assert done.returncode == 1
     assert "No class report: No autograded notebooks in" in done.stderr and "python3 tasks.py autograde" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_folder_that_is_not_the_lab_gets_told_where_to_point(tmp_path):
+    """Autograded notebooks but no nbgrader_config.py: the report names the folder to use instead of a traceback."""
+    copy = tmp_path / "course" / "autograded" / "someone" / "ch8" / f"{NB1}.ipynb"
+    copy.parent.mkdir(parents=True)
+    copy.write_text((Path(__file__).resolve().parents[1] / "notebooks" / "ch8" / f"{NB1}.ipynb").read_text())
+    with pytest.raises(ReportError, match="No nbgrader_config.py in .*: point --course at the lab's folder"):
+        load_class(tmp_path)
