@@ -259,13 +259,33 @@ def lab(browser, tmp_path_factory) -> Iterator[Lab]:
         shutil.rmtree(WORK, ignore_errors=True)
 
 
+def _kernel_connected(lab: Lab, path: str) -> None:
+    """Wait until the server has a kernel for the notebook at ``path``, idle, with the page connected to it.
+
+    The page shows the kernel as idle a moment before its connection is in place; cells run in that
+    moment are silently not sent (Run All then leaves every prompt empty), so ask the server too.
+    """
+    deadline = time.monotonic() + KERNEL_TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        kernels = [session["kernel"] for session in lab.api("/api/sessions") if session["path"] == path]
+        if kernels and kernels[0].get("connections", 0) >= 1 and kernels[0]["execution_state"] == "idle":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no kernel connected to {path} within {KERNEL_TIMEOUT / 1000:.0f} s")
+
+
 def _notebook(lab: Lab, path: str):
     """Open the notebook at ``path`` alone in the lab; return its panel once its kernel is idle."""
     lab.goto(f"/lab/tree/{path}?reset")
     panel = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=KERNEL_TIMEOUT)
+    _kernel_connected(lab, path)
     current = lab.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
     assert current.inner_text().strip() == Path(path).name, f"the open tab is {current.inner_text()!r}"
+    # Click into the notebook, as a person does before using the menus: the Run menu acts on the
+    # notebook that has the focus, and right after loading none may have it (Run All then does nothing).
+    panel.locator(".jp-MarkdownCell .jp-RenderedMarkdown").first.click()
+    expect(panel.locator(".jp-Cell.jp-mod-active")).to_have_count(1)
     return panel
 
 
@@ -323,6 +343,8 @@ def test_run_all_stops_at_the_placeholder_and_a_pasted_answer_passes_its_checks(
     with lab.step("open a fresh copy of notebook 01 and run all cells"):
         panel = _notebook(lab, _practice_copy(NB1, f"{NB1}_student"))
         _menu(lab, "Run", "Run All Cells")
+        setup = _code_cell(panel, "# Setup: run this cell first.").locator(".jp-InputPrompt")
+        expect(setup, "Run All did not start the first cell").not_to_have_text("[ ]:")
         failed = panel.locator(".jp-CodeCell").filter(
             has=lab.page.locator(".jp-OutputArea", has_text="not written yet"))
         failed.first.wait_for(state="attached", timeout=KERNEL_TIMEOUT)
