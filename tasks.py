@@ -4,6 +4,7 @@
   lab        set up .venv (first time only) and open the lab in JupyterLab
   test       set up .venv and run every test (unit tests, nbval over solutions/, nbgrader end to end)
   setup      create .venv and install the packages and the helpers (skipped when up to date)
+  settings   install the lab's JupyterLab settings into the running Python's environment (conda)
   release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
   zip_collect  file a Canvas or Moodle download (course/downloaded/ch8/archive/) into course/submitted/
   autograde  autograde every submission in course/submitted/ on all cores, then say what could not be
@@ -13,6 +14,7 @@
   export     write all grades to course/grades.csv (nbgrader export)
   figures    rerun the solution notebooks and rewrite labguide/figures/
   bench      print the benchmark figures (MNIST load time, notebook run time, autograde time)
+  report     write the class report (HTML page and CSV) from the autograded submissions in course/
   hub        try the class on JupyterHub here (root): demo accounts, http://127.0.0.1:8000, Ctrl-C removes it
 
 Only the Python standard library is used here, so this file runs before anything is installed.
@@ -58,11 +60,36 @@ def _run(*args: str | Path) -> int:
     return subprocess.call([str(a) for a in args], cwd=ROOT, env=_env())
 
 
+# JupyterLab settings shipped with the lab (Markdown opens rendered, no news pop-up). They go into
+# the environment's overrides.d folder under a name of their own, so that an overrides.json an
+# administrator wrote stays untouched; a user's own settings still win over both.
+LAB_SETTINGS = ROOT / "lab_settings" / "overrides.json"
+LAB_SETTINGS_NAME = "grokking-ch8.json"
+
+
+def installed_lab_settings(prefix: Path) -> Path:
+    """Return where JupyterLab in the environment at ``prefix`` reads the lab's settings from."""
+    return prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / LAB_SETTINGS_NAME
+
+
+def settings(prefix: str = sys.prefix) -> int:
+    """Install the lab's JupyterLab settings into the environment at ``prefix`` (default: this Python's)."""
+    target = installed_lab_settings(Path(prefix))
+    if not target.exists() or target.read_bytes() != LAB_SETTINGS.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(LAB_SETTINGS.read_bytes())
+        print(f"JupyterLab settings for the lab installed: {target}", flush=True)
+    return 0
+
+
 def setup() -> int:
-    """Create .venv and install requirements.txt and the helpers package, unless already done."""
+    """Create .venv and install requirements.txt, the helpers package and the lab's JupyterLab settings."""
     if not PYTHON.exists():
         print(f"Creating the virtual environment {VENV} ...", flush=True)
         venv.create(VENV, with_pip=True)
+    # pip install -e . does not install data files (setuptools' editable wheels leave them out),
+    # so the settings are copied here, and again whenever the lab's copy changes.
+    settings(str(VENV))
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return 0
     code = _run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check",
@@ -124,13 +151,18 @@ def bench(*args: str) -> int:
     return setup() or _run(PYTHON, "bench/run_all.py", *args)
 
 
+def report(*args: str) -> int:
+    """Write the class report (python -m instructor.report) from the autograded submissions in course/."""
+    return setup() or _run(PYTHON, "-m", "instructor.report", *args)
+
+
 def hub(*args: str) -> int:
     """Run a try-out class on JupyterHub (hub/jupyterhub_config.py) until Ctrl-C; see README, A class on JupyterHub."""
     return setup() or _run(PYTHON, "-m", "instructor.classhub", *args)
 
 
-COMMANDS = {f.__name__: f for f in (lab, test, setup, release, zip_collect, autograde, integrity, feedback, export,
-                                    figures, bench, hub)}
+COMMANDS = {f.__name__: f for f in (lab, test, setup, settings, release, zip_collect, autograde, integrity, feedback,
+                                    export, report, figures, bench, hub)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -168,3 +168,40 @@ def test_links_resolve_and_no_raw_html(page):
             assert (page.parent / path).exists(), f"{page.name} links to missing {target}"
     html = re.search(r"<!--|</?[a-zA-Z][^>]*>", re.sub(r"`[^`]*`", "", prose))
     assert not html, f"{page.name} contains raw HTML: {html.group(0) if html else ''}"
+
+
+def _section(page: Path, heading: str) -> str:
+    """Return the text of a page's section, from its ``## heading`` line to the next ``## ``."""
+    text = _text(page)
+    start = text.index(f"## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def test_the_guide_answers_both_meanings_of_the_2():
+    """'What does the 2 do?' explains the 2 of randint(2, ...) (an excluded upper bound: 0 or 1) and the * 2 rescaling,
+    both as the dropout notebook writes them."""
+    section = " ".join(_section(GUIDE / "04_dropout.md", "What does the 2 do?").split())
+    dropout = nbformat.read(ROOT / "solutions" / "ch8" / "03_dropout.ipynb", as_version=4)
+    notebook = " ".join(cell.source for cell in dropout.cells)
+    for code in ("np.random.randint(2, size=layer_1.shape)", "layer_1 * mask * 2"):
+        assert code in notebook and f"`{code}`" in section, code
+    # randint's 2: the upper bound, excluded, so only 0 and 1 come out.
+    assert re.search(r"upper bound[^|]*excluded", section) and "0 and 1" in section and "never 2" in section
+    # the * 2: the survivors are doubled so that the expected signal is the same as without dropout.
+    assert "E[h * mask * 2] = h" in section and "1/*p*" in section
+    # Side by side: one table row per meaning.
+    lines = _section(GUIDE / "04_dropout.md", "What does the 2 do?").splitlines()
+    rows = [line for line in lines if line.startswith("| `")]
+    assert len(rows) == 2 and "randint(2" in rows[0] and "* 2" in rows[1]
+
+
+def test_screenshots_are_shown_and_made_by_a_browser_test():
+    """Each screenshot in labguide/figures/screenshots appears in the guide and is written by a browser test."""
+    shown = " ".join(_text(p) for p in PAGES)
+    tests = " ".join(path.read_text() for path in (ROOT / "tests").glob("test_browser*.py"))
+    screenshots = sorted((GUIDE / "figures" / "screenshots").glob("*.png"))
+    assert screenshots, "the instructors' page shows the class report: labguide/figures/screenshots/class_report.png"
+    for png in screenshots:
+        assert f"figures/screenshots/{png.name}" in shown, f"{png.name} is not shown in the guide"
+        assert f'"screenshots" / "{png.name}"' in tests, f"no browser test makes {png.name}"

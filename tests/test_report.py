@@ -1,0 +1,215 @@
+"""The class report on the synthetic class graded once per session (tests/conftest.py: graded_class).
+
+Every count is compared with what tests/mutants.py declares: a mutant loses exactly its checks, the
+untouched copy loses every check, a correct answer loses none. The page must stand alone: figures
+embedded, no script, no link out. The report is opened in a browser in test_browser.py.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from instructor.course import cell_scores, max_points
+from instructor.report import (INTERRUPTED, ReportError, check_rows, load_class, lost_by, mistake_key, mistakes,
+                               write_report)
+from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
+
+NOTEBOOKS = ["01_overfitting", "02_early_stopping", "03_dropout", "04_minibatch"]
+# Students whose every lost check tests/mutants.py declares.
+DECLARED = {"complete", "blank", *MUTANTS, *(f"other_way_{notebook}" for notebook in ALTERNATIVES)}
+
+
+@pytest.fixture(scope="module")
+def absent(tmp_path_factory) -> Path:
+    """A path where no file is: the grading run's CSV files as they are before the parallel runner writes them."""
+    return tmp_path_factory.mktemp("nothing") / "absent.csv"
+
+
+@pytest.fixture(scope="module")
+def results(graded_class, absent):
+    """The class as the report reads it, without the grading run's CSV files."""
+    return load_class(graded_class, summary=absent, integrity=absent)
+
+
+@pytest.fixture(scope="module")
+def report(graded_class, absent, tmp_path_factory) -> tuple[str, list[dict[str, str]]]:
+    """The HTML page and the CSV rows written for the synthetic class (no grading-run files)."""
+    page, table = write_report(graded_class, tmp_path_factory.mktemp("report"), summary=absent, integrity=absent)
+    with open(table, newline="", encoding="utf-8") as handle:
+        return page.read_text(encoding="utf-8"), list(csv.DictReader(handle))
+
+
+def _expected_losers(check_notebook: str, check: str) -> set[str]:
+    """Return the declared students who must lose ``check``: the blank copy and the mutants aimed at it."""
+    return {"blank"} | {name for name, m in MUTANTS.items() if m.notebook == check_notebook and check in m.fails}
+
+
+def test_mistake_key_groups_the_same_mistake_whatever_the_numbers_and_names():
+    """Students' own numbers, names and code do not split a mistake; a different sentence does."""
+    one = mistake_key("Your error 10661.4 is the SUM over the 10000 images; divide by len(images).")
+    assert one == mistake_key("Your error 523.25 is the SUM over the 500 images;  divide by len(images).")
+    assert mistake_key("NameError: name 'evaluat' is not defined") == mistake_key("NameError: name 'x' is not defined")
+    assert mistake_key("uses `test_images @ w` (line 3)") == mistake_key("uses `np.dot(test_images, w)` (line 12)")
+    assert one != mistake_key("Your error is 10 times too small: np.mean averages over all n x 10 numbers.")
+
+
+def test_who_handed_in_what(results):
+    """Each mutant handed in one notebook; the complete and the blank students all four."""
+    assert results.handed_in["complete"] == results.handed_in["blank"] == set(NOTEBOOKS)
+    for name, mutant in MUTANTS.items():
+        assert results.handed_in[name] == {mutant.notebook}
+    assert [c.notebook for c in results.checks].count(NB1) == 5 and len(results.checks) == 20
+    assert results.max_total == 32
+
+
+def test_each_check_is_lost_by_exactly_the_declared_students(results):
+    """For every check: among the declared students, exactly the blank copy and the mutants aimed at it lost it."""
+    for one in results.checks:
+        lost = set(lost_by(results, one)) & DECLARED
+        assert lost == _expected_losers(one.notebook, one.name), f"{one.name}: {sorted(lost)}"
+
+
+def test_counts_agree_with_the_gradebook(graded_class, results):
+    """Every student who lost a check per the gradebook (read separately) is counted, and no one else."""
+    points = max_points(graded_class)
+    for student, notebooks in results.handed_in.items():
+        scores = cell_scores(graded_class, student)
+        for check in results.checks:
+            if check.notebook in notebooks:
+                lost = scores[(check.notebook, check.name)][0] < points[(check.notebook, check.name)]
+                assert lost == (student in lost_by(results, check)), (student, check.name)
+
+
+def test_every_lost_check_has_exactly_one_message_group(results):
+    """The message groups of a check add up to the students who lost it, each student once."""
+    found = mistakes(results)
+    for check in results.checks:
+        named = [student for m in found if m.check == check for student in m.students]
+        assert sorted(named) == lost_by(results, check)
+
+
+def test_each_mutant_is_named_by_its_message(results):
+    """The message each mistake is built to trigger is among the groups of the checks that mutant lost."""
+    found = mistakes(results)
+    for name, mutant in MUTANTS.items():
+        examples = " ".join(m.example for m in found if name in m.students and m.check.name in mutant.fails)
+        assert mutant.message in " ".join(examples.split()), f"{name}: {examples[:300]}"
+
+
+def test_the_same_mistake_is_counted_once_per_student(results):
+    """The summed error is made by three students (one mutant, two who also touched the test cell): one group of 3."""
+    summed = [m for m in mistakes(results) if "is the SUM over" in m.example]
+    assert len(summed) == 1
+    assert summed[0].students == ["deleted_test_cell", "edited_test_cell", "summed_error"]
+    assert summed[0].check.name == "nb01-test-error"
+
+
+def test_the_blank_copy_is_not_written_yet_everywhere(results):
+    """The untouched copy's messages say the code is not written yet, for every one of the 20 checks."""
+    found = mistakes(results)
+    for check in results.checks:
+        said = [m.example for m in found if m.check == check and "blank" in m.students]
+        assert len(said) == 1 and "not written yet" in said[0], (check.name, said)
+
+
+def test_a_loop_that_never_ends_is_reported_as_stopped(results):
+    """An interrupted cell shows as stopped for running too long, not as an empty KeyboardInterrupt."""
+    stopped = [m for m in mistakes(results) if m.example == INTERRUPTED]
+    assert {(m.check.name, s) for m in stopped for s in m.students} >= {("nb02-test-validation", "endless_loop"),
+                                                                        ("nb01-test-error", "endless_test_loop")}
+
+
+def test_csv_has_one_row_per_check(report, results):
+    """class_report_checks.csv: notebook, check, points, pass rate, students who lost it, commonest message."""
+    _, rows = report
+    assert [(r["notebook"], r["check"]) for r in rows] == [(c.notebook, c.name) for c in results.checks]
+    assert {"notebook", "check", "points", "pass_rate", "students_lost", "most_frequent_message"} <= set(rows[0])
+    error = next(r for r in rows if r["check"] == "nb01-test-error")
+    assert "is the SUM over" in error["most_frequent_message"] and error["most_frequent_message_students"] == "3"
+    for row, expected in zip(rows, check_rows(results)):
+        assert int(row["students_lost"]) == expected["students_lost"] == len(
+            lost_by(results, next(c for c in results.checks if c.name == row["check"])))
+        handed = int(row["handed_in"])
+        assert float(row["pass_rate"]) == pytest.approx((handed - int(row["students_lost"])) / handed, abs=1e-3)
+
+
+def test_the_page_stands_alone(report):
+    """Figures are embedded PNGs; no script, no stylesheet or image from elsewhere, no link out."""
+    page, _ = report
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:image/png;base64,|#)", page)
+    assert "http://" not in page and "https://" not in page
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', page)
+    assert len(images) == 2  # score histogram, pass rates (grading times need the summary file)
+    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data, _ in images)
+
+
+def test_missing_grading_files_are_said_plainly(report, absent):
+    """Without autograde_summary.csv and integrity.csv the page says so, naming the file, where it would show them."""
+    page, _ = report
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert text.count(f"Not available: {absent} was not found") == 3  # not fully graded, integrity, times
+
+
+def test_grading_files_are_shown_when_present(graded_class, tmp_path):
+    """With the grading run's CSV files: the submissions not fully graded, the integrity flags and the grading times."""
+    summary, integrity = tmp_path / "autograde_summary.csv", tmp_path / "integrity.csv"
+    summary.write_text("student,notebook,status,reason,seconds\n"
+                       "complete,01_overfitting,graded,,6.5\n"
+                       f"endless_loop,{NB2},partly graded,a cell ran past its time limit,41.0\n"
+                       f"deleted_answer_and_test,{NB1},not graded,the notebook could not be read,\n")
+    integrity.write_text("student,notebook,cell,line,why\n"
+                         f"edited_test_cell,{NB1},nb01-test-error,1,a graded test cell was edited\n")
+    page_path, _ = write_report(graded_class, tmp_path / "out", summary=summary, integrity=integrity)
+    page = page_path.read_text(encoding="utf-8")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Not available" not in text
+    assert "endless_loop 02_early_stopping partly graded a cell ran past its time limit" in text
+    assert "deleted_answer_and_test 01_overfitting not graded the notebook could not be read" in text
+    assert "complete 01_overfitting graded" not in text.split("Integrity flags")[0].split("not fully graded")[1]
+    assert "edited_test_cell 01_overfitting nb01-test-error 1 a graded test cell was edited" in text
+    assert "2 notebooks graded in 48 s" in text and "slowest 41.0 s" in text
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 3
+
+
+def test_a_csv_without_its_columns_is_refused(graded_class, tmp_path, absent):
+    """A grading-run file with other columns is named, with the columns it lacks."""
+    wrong = tmp_path / "summary.csv"
+    wrong.write_text("student,score\ncomplete,32\n")
+    with pytest.raises(ReportError, match=r"lacks the column\(s\) notebook, reason, seconds, status"):
+        load_class(graded_class, summary=wrong, integrity=absent)
+
+
+def test_the_command_prints_where_the_report_is(graded_class, tmp_path):
+    """python -m instructor.report --course DIR --out DIR writes both files and prints their paths."""
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor.report", "--course", str(graded_class), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"Class report written: {tmp_path / 'class_report.html'}" in done.stdout
+    assert (tmp_path / "class_report.html").is_file() and (tmp_path / "class_report_checks.csv").is_file()
+
+
+def test_a_course_not_yet_graded_gets_told_what_to_do(tmp_path):
+    """Before autograding, the command says so and how to autograde, with exit code 1 and no traceback."""
+    (tmp_path / "nbgrader_config.py").write_text("")
+    done = subprocess.run([sys.executable, "-m", "instructor.report", "--course", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "No class report: No autograded notebooks in" in done.stderr and "python3 tasks.py autograde" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_folder_that_is_not_the_lab_gets_told_where_to_point(tmp_path):
+    """Autograded notebooks but no nbgrader_config.py: the report names the folder to use instead of a traceback."""
+    copy = tmp_path / "course" / "autograded" / "someone" / "ch8" / f"{NB1}.ipynb"
+    copy.parent.mkdir(parents=True)
+    copy.write_text((Path(__file__).resolve().parents[1] / "notebooks" / "ch8" / f"{NB1}.ipynb").read_text())
+    with pytest.raises(ReportError, match="No nbgrader_config.py in .*: point --course at the lab's folder"):
+        load_class(tmp_path)
