@@ -132,6 +132,16 @@ def max_points(course: Path) -> dict[tuple[str, str], float]:
     return points
 
 
+def total_points(course: Path) -> float:
+    """Return the points of the whole assignment, summed over the course's source notebooks."""
+    return sum(max_points(course).values())
+
+
+def notebook_names(course: Path) -> list[str]:
+    """Return the stems of the assignment's notebooks, in order (01_overfitting, ...)."""
+    return sorted(path.stem for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+
+
 def page_text(page: Path) -> str:
     """Return the visible text of an HTML page (tags removed, entities decoded, spaces collapsed)."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())

@@ -34,7 +34,7 @@ import requests
 
 from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
                                  remove_class, remove_stale_classes, start_hub, stop_hub, unreachable_for_others)
-from instructor.course import ASSIGNMENT, page_text, solution_answers
+from instructor.course import ASSIGNMENT, ROOT, page_text, solution_answers, total_points
 from mutants import MUTANTS, NB1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -382,11 +382,11 @@ def test_validate_passes_complete_work_and_names_the_mistake(semester):
 
 
 def test_gradebook_holds_each_students_score(semester):
-    """Ann's complete lab earns all 32 points; Ben's notebook 01 loses exactly its mistake's 2 of 7."""
+    """Ann's complete lab earns all the points; Ben's notebook 01 loses exactly its mistake's 2 of 7."""
     hub = semester["hub"]
     ann, ben = hub.users["ann"], hub.users["ben"]
     assert {row["student"] for row in semester["submissions"]} == {ann, ben}
-    assert total(semester, ann) == 32, semester["submissions"]
+    assert total(semester, ann) == total_points(ROOT), semester["submissions"]
     scores = {nb["name"]: (nb["score"], nb["max_score"]) for nb in semester["notebooks"][ben]}
     assert scores[NB1] == (5, 7), scores
     assert total(semester, ben) == 5  # the notebooks he never answered earn nothing

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from instructor.course import ASSIGNMENT, ROOT, make_scratch_course, nbgrader
+from instructor.course import ASSIGNMENT, ROOT, make_scratch_course, nbgrader, notebook_names
 
-NOTEBOOKS = ["01_overfitting", "02_early_stopping", "03_dropout", "04_minibatch"]
+NOTEBOOKS = notebook_names(ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from instructor.course import ASSIGNMENT, ROOT, gradebook_url, make_scratch_course, nbgrader
+from instructor.course import ASSIGNMENT, ROOT, gradebook_url, make_scratch_course, nbgrader, total_points
 from instructor.lms import CANVAS, MOODLE_FILE, MOODLE_FOLDER
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks" / ASSIGNMENT).glob("*.ipynb"))
+FULL = total_points(ROOT)  # the whole lab's points (37 with notebook 05)
 
 
 def upload(label: str, notebook: str = "01_overfitting.ipynb") -> bytes:
@@ -166,11 +167,11 @@ def test_canvas_grades_import_file(graded_class, tmp_path):
     assert rows[1] == ["Points Possible", "", "", "", "", "100"]
     with open(graded_class / "grades.csv", newline="") as grades:  # nbgrader's own export (tests/conftest.py)
         nbgrader_scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(grades)}
-    assert nbgrader_scores["complete"] == 32 and nbgrader_scores["blank"] == 0
+    assert nbgrader_scores["complete"] == FULL and nbgrader_scores["blank"] == 0
     # The class's ids are logins, not Canvas user ids: Canvas matches them on SIS Login ID.
     exported = {row[3]: float(row[5]) for row in rows[2:]}
     assert all(row[1] == "" and row[0] == row[3] for row in rows[2:])
-    assert exported == pytest.approx({student: score * 100 / 32 for student, score in nbgrader_scores.items()},
+    assert exported == pytest.approx({student: score * 100 / FULL for student, score in nbgrader_scores.items()},
                                      abs=0.01)
 
 
@@ -199,8 +200,8 @@ def test_moodle_grades_import_file(graded_class, tmp_path):
     rows = read_csv(dest)
     assert rows[0] == ["Identifier", "Full name", "Username", "Grade", "Maximum Grade", "Last modified (grade)"]
     by_student = {row[0] or row[2]: row for row in rows[1:]}
-    assert by_student["Participant 5501"][1:5] == ["Ann Lee", "", f"{ann:g}", "32"]
-    assert by_student["complete"][:5] == ["", "", "complete", "32", "32"]
+    assert by_student["Participant 5501"][1:5] == ["Ann Lee", "", f"{ann:g}", f"{FULL:g}"]
+    assert by_student["complete"][:5] == ["", "", "complete", f"{FULL:g}", f"{FULL:g}"]
     assert by_student["blank"][3] == "0"
     assert datetime.fromisoformat(by_student["complete"][5]).tzinfo is not None  # Moodle reads ISO 8601 times
     assert len(rows) - 1 == len(read_csv(graded_class / "grades.csv")) - 1 + 1  # every student, plus Ann
