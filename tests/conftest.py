@@ -13,6 +13,7 @@ import pytest
 from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, solution_answers, write_complete_submission,
                                write_submission)
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
+from odd_answers import ODD_ANSWERS
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
 NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
@@ -36,6 +37,8 @@ def write_class(course: Path) -> None:
     write_submission(course, "right_but_deleted_cell", NB1, answers[NB1], edit={"nb01-test-accuracy": None})
     write_submission(course, "deleted_answer_and_test", NB1, answers[NB1],
                      edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
+    for name, odd in ODD_ANSWERS.items():  # tests/test_odd_answers.py
+        write_submission(course, name, odd.notebook, {**answers[odd.notebook], **odd.answers})
 
 
 @pytest.fixture(scope="session")
