@@ -8,8 +8,11 @@ sentence, naming the line of their cell where it happened.
 """
 from __future__ import annotations
 
+import contextlib
 import linecache
 import math
+import numbers
+import re
 import sys
 import textwrap
 import types
@@ -28,7 +31,9 @@ class CheckFailed(AssertionError):
     def _render_traceback_(self) -> list[str]:
         """Return the lines IPython prints instead of a traceback (keeps hidden checks hidden)."""
         paragraphs = str(self).splitlines() or [""]
-        lines = [line for text in paragraphs for line in (textwrap.wrap(text, _WIDTH - 13) or [""])]
+        # Broken at spaces only: names and hyphenated words stay whole, as the student wrote them.
+        wrapper = textwrap.TextWrapper(_WIDTH - 13, break_long_words=False, break_on_hyphens=False)
+        lines = [line for text in paragraphs for line in (wrapper.wrap(text) or [""])]
         return ["\x1b[0;31mCheckFailed\x1b[0m: " + lines[0]] + ["             " + line for line in lines[1:]]
 
 
@@ -49,15 +54,14 @@ def _is_cell(filename: str) -> bool:
     return "ipykernel_" in filename or filename.startswith("<ipython-input") or filename.startswith("<cell")
 
 
-def _where(error: BaseException) -> str:
-    """Return ' (line N of the cell with NAME(): `code`)' for the innermost cell frame below the check, or ''."""
+def _where(error: BaseException, check_cell: str) -> str:
+    """Return ' (at line N of the cell that defines NAME(): `code`)' for the innermost student cell frame, or ''."""
     frames = []
     tb = error.__traceback__
     while tb is not None:
         frames.append((tb.tb_frame.f_code, tb.tb_lineno))
         tb = tb.tb_next
     # Frames from the check's own cell (its helper functions included) may be hidden code: skip them.
-    check_cell = frames[0][0].co_filename if frames else ""
     inside = [(code, line) for code, line in frames if _is_cell(code.co_filename) and code.co_filename != check_cell]
     if not inside:
         return ""
@@ -67,27 +71,41 @@ def _where(error: BaseException) -> str:
     return f" (at {place}: `{_short(source)}`)" if source else f" (at {place})"
 
 
-def failure(call: str, error: BaseException, hint: str = "") -> CheckFailed:
-    """Return a CheckFailed saying why ``call`` did not give an answer, in words a beginner can act on."""
+def _unnamed(text: str, check_cell: str) -> str:
+    """Return ``text`` without the check cell's private names (``_run.<locals>.``, ``_fixed_mask``): hidden checks stay hidden."""
+    text = re.sub(r"\b[\w.]*<locals>\.", "", text)  # Python names nested functions run.<locals>.inner
+    private = set(re.findall(r"(?<![\w.])_[A-Za-z]\w*", "".join(linecache.getlines(check_cell))))
+    return re.sub(r"(?<![\w.])_[A-Za-z]\w*", lambda name: name[0].lstrip("_") if name[0] in private else name[0], text)
+
+
+def failure(call: str, error: BaseException, hint: str = "", check_cell: str = "") -> CheckFailed:
+    """Return a CheckFailed saying why ``call`` did not give an answer, in words a beginner can act on.
+
+    ``check_cell`` is the file name of the check's cell (default: where ``error`` was caught).
+    """
     if isinstance(error, CheckFailed):
         return error
+    if not check_cell:
+        tb = error.__traceback__
+        check_cell = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    where = _where(error, check_cell)
     if isinstance(error, KeyboardInterrupt):
         text = f"{call} did not finish: it was stopped after running too long. Look for a loop that never ends."
     elif isinstance(error, NotImplementedError):
         text = f"{call} is not written yet: replace the `raise NotImplementedError(...)` line with your code."
     elif isinstance(error, SystemExit):
-        text = (f"{call} tried to end the program (exit(), quit() or sys.exit()){_where(error)}. Remove that "
+        text = (f"{call} tried to end the program (exit(), quit() or sys.exit()){where}. Remove that "
                 "line: a function hands back its result with `return`.")
     elif isinstance(error, MemoryError):
-        text = (f"{call} ran out of memory{_where(error)}: it asked for an array far too large. Check the "
+        text = (f"{call} ran out of memory{where}: it asked for an array far too large. Check the "
                 "shapes of the arrays it creates (np.zeros((10000, 10000)) alone needs 800 MB).")
     elif isinstance(error, RecursionError):
-        text = f"{call} calls itself again and again without end (RecursionError){_where(error)}."
+        text = f"{call} calls itself again and again without end (RecursionError){where}."
     elif isinstance(error, NameError):
-        text = (f"{call} uses a name that does not exist here: {_short(error)}{_where(error)}. Check the "
-                "spelling, and use the function's arguments rather than variables from other cells.")
+        text = (f"{call} uses a name that does not exist here: {_short(_unnamed(str(error), check_cell))}{where}. "
+                "Check the spelling, and use the function's arguments rather than variables from other cells.")
     else:
-        text = f"{call} failed with {type(error).__name__}: {_short(error)}{_where(error)}"
+        text = f"{call} failed with {type(error).__name__}: {_short(_unnamed(str(error), check_cell))}{where}"
         if not text.endswith("."):
             text += "."
     return CheckFailed(f"{text} {hint}".strip())
@@ -97,21 +115,29 @@ def call(label: str, function: Callable[..., Any] | str, *args: Any, hint: str =
     """Return ``function(*args, **kwargs)``; anything it raises becomes a CheckFailed naming ``label``.
 
     ``function`` may be a name, looked up where the check runs: a function that was never defined
-    (its cell not run yet) then gets a sentence too.
+    (its cell not run yet) then gets a sentence too. What the function writes to stderr (warnings
+    included) is shown as ordinary output: nbgrader would take any stderr text as a failed check.
+    A generator is refused at once: its code has not even run, so no later look at it is fair.
     """
+    caller = sys._getframe(1)  # the check's cell: its globals are the notebook's variables
     if isinstance(function, str):
-        scope = sys._getframe(1).f_globals  # the notebook's variables, where the check cell runs
-        if function not in scope:
-            raise CheckFailed(f"{label} is not defined yet: run the cell where you wrote `def {function}(...)` "
-                              "first, then this check again.")
-        function = scope[function]
+        name, scope = function, caller.f_globals
+        if name not in scope:
+            raise CheckFailed(f"{name}() is not defined yet: run the cell where you wrote `def {name}(...)` first "
+                              "(if it shows an error, fix that first), then this check again.")
+        function = scope[name]
     if not callable(function):
         raise CheckFailed(f"{label} should be a function, but it is {describe(function)}. Define it with "
                           "`def ...(...):` and do not reuse its name for a value afterwards.")
     try:
-        return function(*args, **kwargs)
-    except BaseException as error:  # includes the interrupt of an endless loop and exit()
-        raise failure(label, error, hint) from None
+        with contextlib.redirect_stderr(sys.stdout):
+            result = function(*args, **kwargs)
+    except BaseException as error:  # includes the interrupt of an endless loop and sys.exit()
+        raise failure(label, error, hint, check_cell=caller.f_code.co_filename) from None
+    if isinstance(result, types.GeneratorType):
+        raise CheckFailed(f"{label} returned {describe(result)}. Its code does not even run until someone "
+                          "loops over it.")
+    return result
 
 
 def describe(value: Any) -> str:
@@ -121,11 +147,14 @@ def describe(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return f"the truth value {bool(value)}"
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except (OverflowError, TypeError, ValueError):
+            return "a whole number too large to be a float"
         if math.isnan(number):
             return "nan (not a number)"
-        return f"the number {number:.6g}" if math.isfinite(number) else f"{number} (infinite)"
-    if isinstance(value, str):
+        return f"the number {number:.6g}" if math.isfinite(number) else "an infinite number"
+    if isinstance(value, (str, bytes)):
         return f"the text {_short(repr(value))}"
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
@@ -138,7 +167,8 @@ def describe(value: Any) -> str:
         count = list.__len__(value) if isinstance(value, list) else tuple.__len__(value)
         return f"a {kind} of {count} item{'s' if count != 1 else ''}"
     if isinstance(value, dict):
-        return f"a dict with {dict.__len__(value)} key(s)"
+        count = dict.__len__(value)
+        return f"a dict with {count} key{'s' if count != 1 else ''}"
     if callable(value):
         return "a function (call it, with parentheses, to get its result)"
     # Anything else: name its type only; its own repr() or comparisons might not be trustworthy.
@@ -147,30 +177,72 @@ def describe(value: Any) -> str:
 
 def number(value: Any, what: str) -> float:
     """Return ``value`` as a finite float, or raise CheckFailed saying what ``what`` should be instead."""
-    plain = (int, float, np.integer, np.floating)
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, plain):
-        shape = f" Reduce it to one number (np.sum, np.mean, ...)." if isinstance(value, np.ndarray) else ""
-        raise CheckFailed(f"{what} should be one number, but it is {describe(value)}.{shape}")
-    result = float(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        if isinstance(value, np.ndarray) and value.size == 1:
+            hint = " Take the one value out of it: float(...) or int(...)."
+        elif isinstance(value, np.ndarray):
+            hint = " Reduce it to one number (np.sum, np.mean, ...)."
+        elif isinstance(value, (tuple, list)):
+            hint = " Hand back only the number asked for, not all of them."
+        else:
+            hint = ""
+        raise CheckFailed(f"{what} should be one number, but it is {describe(value)}.{hint}")
+    try:
+        result = float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise CheckFailed(f"{what} should be a number of ordinary size, but it is {describe(value)}.") from None
     if math.isnan(result):
-        raise CheckFailed(f"{what} is nan (not a number): somewhere a 0/0 or inf - inf happened. Look for a "
-                          "division by a count that is 0, or values that grew without bound.")
+        raise CheckFailed(f"{what} is nan (not a number): somewhere 0 was divided by 0, or a value grew "
+                          "without bound. Look for a division by a count that is 0.")
     if math.isinf(result):
         raise CheckFailed(f"{what} is infinite: a division by 0, or values that grew without bound.")
     return result
 
 
+def _real(item: Any) -> bool:
+    """Tell whether ``item`` is one plain real number (a truth value counts as 0 or 1)."""
+    return isinstance(item, (numbers.Real, np.integer, np.floating, np.bool_))
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` rebuilt from arrays, numbers and plain lists only; raise TypeError naming anything else.
+
+    numpy would ask any other object for its length and items, however it answers: an object that
+    says it holds itself makes np.array() fill the memory.
+    """
+    if isinstance(value, np.ndarray) or _real(value):
+        return value
+    if isinstance(value, (list, tuple)) and depth < 8:
+        return [_plain(item, depth + 1) for item in (list.__iter__(value) if isinstance(value, list)
+                                                      else tuple.__iter__(value))]
+    raise TypeError(describe(value))
+
+
 def array(value: Any, what: str, shape: Sequence[int | None] | None = None) -> np.ndarray:
     """Return ``value`` as a float array (of ``shape``, None = any size), or raise CheckFailed saying why not."""
-    if isinstance(value, (str, bytes, dict, types.GeneratorType)) or value is None or callable(value):
-        raise CheckFailed(f"{what} should be an array of numbers, but it is {describe(value)}.")
+    wrong = f"{what} should be an array of numbers, but it is {describe(value)}"
     try:
-        result = np.array(value, dtype=float)  # a copy: later changes to the student's array do not matter
-    except (TypeError, ValueError, OverflowError):
-        raise CheckFailed(f"{what} should be an array of numbers, but it is {describe(value)}, which cannot "
-                          "be read as one.") from None
+        plain = _plain(value)
+    except TypeError as odd:
+        raise CheckFailed(f"{wrong}." if str(odd) == describe(value) else f"{wrong}, holding {odd}.") from None
+    try:
+        raw = np.array(plain)  # a copy: later changes to the student's array do not matter
+    except (TypeError, ValueError, OverflowError, MemoryError):  # ragged lists, huge whole numbers
+        raise CheckFailed(f"{wrong}, which cannot be read as one.") from None
+    if raw.dtype.kind in "US":
+        raise CheckFailed(f"{wrong}, holding text, not numbers.")
+    if raw.dtype.kind == "O":  # e.g. an object array: only plain numbers count (None would turn into nan)
+        odd = [item for item in raw.flat if not _real(item)][:1]
+        if odd:
+            raise CheckFailed(f"{wrong}, holding {describe(odd[0])}.")
+    elif raw.dtype.kind not in "biuf":
+        raise CheckFailed(f"{wrong}, holding {raw.dtype} values, not real numbers.")
+    try:
+        result = raw.astype(float)
+    except (OverflowError, TypeError, ValueError):
+        raise CheckFailed(f"{wrong}, which cannot be read as one.") from None
     if shape is not None and (result.ndim != len(shape) or any(
             want is not None and have != want for have, want in zip(result.shape, shape))):
         wanted = "(" + ", ".join("any" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
@@ -184,10 +256,14 @@ def array(value: Any, what: str, shape: Sequence[int | None] | None = None) -> n
 
 def parts(value: Any, names: Sequence[str], what: str) -> tuple:
     """Return the items of a tuple/list ``value`` with one item per name, or raise CheckFailed saying why not."""
+    items = value
     if isinstance(value, np.ndarray) and value.ndim == 1:
-        value = tuple(value)
-    count = len(names)
-    listing = ", ".join(names)
-    if not isinstance(value, (tuple, list)) or len(value) != count:
-        raise CheckFailed(f"{what} should return {count} values ({listing}), but it returned {describe(value)}.")
-    return tuple(value)
+        items = tuple(value)
+    elif isinstance(value, tuple):
+        items = tuple(tuple.__iter__(value))  # the plain items, whatever a subclass claims about itself
+    elif isinstance(value, list):
+        items = tuple(list.__iter__(value))
+    if not isinstance(items, tuple) or len(items) != len(names):
+        raise CheckFailed(f"{what} should return {len(names)} values ({', '.join(names)}), but it returned "
+                          f"{describe(value)}. Hand them back together: `return {', '.join(names)}`.")
+    return items

@@ -18,6 +18,7 @@ from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, soluti
                                write_submission)
 from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
+from odd_answers import ODD_ANSWERS
 from postgres_server import INSTALL_HINT, PostgresServer, server_bin_dir
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
@@ -44,6 +45,8 @@ def write_class(course: Path) -> None:
                      edit={"nb01-evaluate": None, "nb01-test-error": None, "nb01-checks-md": None})
     for name, hostile in HOSTILE.items():
         write_hostile(course, name, hostile)
+    for name, odd in ODD_ANSWERS.items():  # tests/test_odd_answers.py
+        write_submission(course, name, odd.notebook, {**answers[odd.notebook], **odd.answers})
 
 
 def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
