@@ -94,13 +94,14 @@ def _cell_message(cell: nbformat.NotebookNode) -> str | None:
     errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     if not errors:
         return None
-    # nbgrader adds a CellTimeoutError after the error of a cell it interrupted: the first one tells more.
+    # nbgrader adds a CellTimeoutError after the error of a cell it interrupted: whatever the check said
+    # then ("... did not finish"), the time limit is the story, the same for every such student.
+    if any(e.get("ename") in ("KeyboardInterrupt", "CellTimeoutError") for e in errors):
+        return INTERRUPTED
     error = next((e for e in errors if e.get("ename") == "CheckFailed"), errors[0])
     ename, evalue = error.get("ename", ""), " ".join(str(error.get("evalue", "")).split())
     if ename == "CheckFailed":
         return evalue
-    if ename in ("KeyboardInterrupt", "CellTimeoutError"):
-        return INTERRUPTED
     return f"{ename}: {evalue}" if evalue else ename
 
 

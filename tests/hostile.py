@@ -97,6 +97,11 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
         {(NB1, "nb01-evaluate"): _RIGHT_EVALUATE.format(
             extra="import traceback; traceback.print_stack()")},
         FULL, flagged=("traceback",)),
+    # Frees memory once evaluate() is written: the checks that use the test set then meet a NameError
+    # in their own code, hidden ones included; the feedback shows that error as one sentence, no frame.
+    "deletes_test_images": Hostile(
+        {(NB1, "nb01-evaluate"): _RIGHT_EVALUATE.format(extra="pass") + "\n\ndel test_images, test_labels\n"},
+        {**FULL, NB1: 1}),  # the arguments check brings its own images: evaluate() is right there
     "returns_an_array": Hostile(
         {(NB1, "nb01-evaluate"): '''
 def evaluate(images, labels, weights_0_1, weights_1_2):
@@ -104,7 +109,9 @@ def evaluate(images, labels, weights_0_1, weights_1_2):
     layer_2 = relu(images @ weights_0_1) @ weights_1_2
     return (labels - layer_2) ** 2, np.argmax(layer_2, axis=1)
 '''},
-        {**FULL, NB1: 2}),
+        # Every check of notebook 01 needs evaluate()'s two numbers first (even "leaves the weights
+        # unchanged" compares two networks' answers), so arrays earn none of its 7 points.
+        {**FULL, NB1: 0}),
 }
 
 

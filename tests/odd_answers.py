@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from mutants import NB1, NB2, NB3, NB4
 
+NB5 = "05_evidence"
+
 
 @dataclass(frozen=True)
 class OddAnswer:
@@ -61,6 +63,8 @@ _NB3_DELTA = ("nb03-test-delta-mask", "nb03-test-delta-no-mask")
 _NB4_ALL = ("nb04-test-returns", "nb04-test-one-update", "nb04-test-average", "nb04-test-last-batch",
             "nb04-test-dropout-batches")
 _NB4_RETURN = ("nb04-test-returns", "nb04-test-dropout-batches")
+_NB5_ALL = ("nb05-test-spread", "nb05-test-spread-more", "nb05-test-spreads-away", "nb05-test-spreads-away-more")
+_NB5_HIDDEN = ("nb05-test-spread-more", "nb05-test-spreads-away-more")
 
 
 def _evaluate(body: str) -> dict[str, str]:
@@ -363,4 +367,68 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
     return 7.9544950238973895, 2
 ''',
     }, ("nb04-test-dropout-batches",), ("mask", "forward pass", "error")),
+
+    # -- 05: spread() returns (mean, std, lowest, highest); spreads_away() one number ---------------
+    "odd_05_evidence_none": OddAnswer(NB5, {
+        "nb05-spread": '''
+def spread(values):
+    """Prints the summary instead of handing it back."""
+    print(np.mean(values), np.std(values, ddof=1), np.min(values), np.max(values))
+''',
+        "nb05-spreads-away": '''
+def spreads_away(value, values):
+    """Computes the distance, hands nothing back."""
+    distance = (value - np.mean(values)) / np.std(values, ddof=1)
+''',
+    }, _NB5_ALL, ("None",)),
+    "odd_05_evidence_text_dict": OddAnswer(NB5, {
+        "nb05-spread": '''
+def spread(values):
+    """A summary with names."""
+    return {"mean": np.mean(values), "std": np.std(values, ddof=1), "min": np.min(values), "max": np.max(values)}
+''',
+        "nb05-spreads-away": '''
+def spreads_away(value, values):
+    """Formatted for printing."""
+    return f"{(value - np.mean(values)) / np.std(values, ddof=1):+.2f} spreads"
+''',
+    }, _NB5_ALL, ("dict", "text")),
+    # ddof=len(values) divides by 0; a spread of nothing divides the distance by 0.
+    "odd_05_evidence_inf_nan": OddAnswer(NB5, {
+        "nb05-spread": '''
+def spread(values):
+    """Divides the squared differences by n - n."""
+    return np.mean(values), np.std(values, ddof=len(values)), np.min(values), np.max(values)
+''',
+        "nb05-spreads-away": '''
+def spreads_away(value, values):
+    """Divides by the difference of two equal spreads."""
+    return (value - np.mean(values)) / (np.std(values, ddof=1) - np.std(values, ddof=1))
+''',
+    }, _NB5_ALL, ("infinite", "nan (not a number)")),
+    "odd_05_evidence_always_true": OddAnswer(NB5, {
+        "nb05-spread": _AGREEABLE + '''
+def spread(values):
+    """Agrees with every check."""
+    return Agreeable(), Agreeable(), Agreeable(), Agreeable()
+''',
+        "nb05-spreads-away": _AGREEABLE + '''
+def spreads_away(value, values):
+    """Agrees with every check."""
+    return Agreeable()
+''',
+    }, _NB5_ALL, ("object of type Agreeable",)),
+    # The numbers the visible checks expect; the hidden checks try other values.
+    "odd_05_evidence_hardcoded": OddAnswer(NB5, {
+        "nb05-spread": '''
+def spread(values):
+    """What the visible check expects for its four seeds."""
+    return 0.805, 0.0129099, 0.79, 0.82
+''',
+        "nb05-spreads-away": '''
+def spreads_away(value, values):
+    """What the visible check expects, told apart by the value."""
+    return 1.936492 if value > 0.8 else -1.161895
+''',
+    }, _NB5_HIDDEN, ("should return", "should be")),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -137,9 +138,20 @@ def test_no_feedback_page_quotes_any_hidden_line_even_of_hostile_submissions(gra
             assert not leaked, f"{student}/{page.name} quotes hidden code: {leaked[:3]}"
 
 
-def test_a_hidden_check_that_crashes_on_an_odd_answer_shows_one_sentence(graded_class):
-    """evaluate() returning arrays makes a hidden check fail in its own code: the page shows words, no frames."""
+def test_a_hidden_check_that_crashes_in_its_own_code_shows_one_sentence(graded_class):
+    """After `del test_images` a hidden check fails in its own code (NameError): the page shows words, no frames."""
+    text = feedback_text(graded_class, "deletes_test_images", "01_overfitting")
+    hidden_cell = text.split("Grade cell: nb01-test-weights-unchanged")[1].split("Grade cell:")[0]
+    assert "This hidden check stopped with an error (NameError)" in hidden_cell
+    assert "Traceback" not in hidden_cell
+    assert not re.search(r"(?<![\w.])(_answer|_rng|_w01)\b", text)  # the hidden check's own names
+
+
+def test_an_odd_answer_gets_the_checks_own_sentence(graded_class):
+    """evaluate() returning arrays: each check, hidden ones included, says what came back, never a traceback."""
     text = feedback_text(graded_class, "returns_an_array", "01_overfitting")
-    hidden_cell = text.split("Grade cell: nb01-test-arguments")[1].split("Grade cell:")[0]
-    assert "This hidden check stopped with an error" in hidden_cell
-    assert "Traceback" not in hidden_cell and "_decoy_run" not in text and "_first" not in text
+    for cell in ("nb01-test-error", "nb01-test-arguments", "nb01-test-weights-unchanged"):
+        shown = text.split(f"Grade cell: {cell}")[1].split("Grade cell:")[0]
+        assert "should be one number, but it is an array of shape" in shown, cell
+        assert "Traceback" not in shown, cell
+    assert "_decoy_run" not in text and "_first" not in text
