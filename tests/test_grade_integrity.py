@@ -14,8 +14,9 @@ import nbformat
 import pytest
 
 from hostile import FULL, HOSTILE
-from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines
+from instructor.course import ASSIGNMENT, ROOT, cell_scores, feedback_text, marked_lines
 from mutants import ALTERNATIVES, MUTANTS
+from odd_answers import ODD_ANSWERS
 
 
 def _per_notebook(course: Path, student: str) -> dict[str, float]:
@@ -155,3 +156,18 @@ def test_an_odd_answer_gets_the_checks_own_sentence(graded_class):
         assert "should be one number, but it is an array of shape" in shown, cell
         assert "Traceback" not in shown, cell
     assert "_decoy_run" not in text and "_first" not in text
+
+
+def test_the_readme_counts_the_submissions_the_tests_grade(graded_class):
+    """README's "What the grader guarantees" table counts exactly the submissions of the graded class."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("### What the grader guarantees")[1].split("Points wrongly given")[0]
+    counts = [int(row.split("|")[2]) for row in table.splitlines() if re.match(r"\| [a-z].*\| \d+ \|", row)]
+    rows = dict(zip(["plain", "mistakes", "alternatives", "odd", "crashes", "cheats", "hidden", "other"], counts))
+    assert len(rows) == 8, counts
+    assert rows["mistakes"] == len(MUTANTS) and rows["alternatives"] == len(ALTERNATIVES)
+    assert rows["odd"] == len(ODD_ANSWERS)
+    assert rows["crashes"] + rows["cheats"] + rows["hidden"] == len(HOSTILE)
+    students = [p for p in (graded_class / "course" / "submitted").iterdir() if p.is_dir()]
+    stated = int(re.search(r"one synthetic class of (\d+) submissions", text).group(1))
+    assert sum(counts) == stated == len(students)
