@@ -29,9 +29,10 @@ def evaluate(images, labels, weights_0_1, weights_1_2):
     return float(error), float(accuracy)
 '''
 
-_FORWARD = '''
+# The right answers that mutants edit (tests/odd_answers.py reuses them too).
+FORWARD = '''
 def forward(layer_0, weights_0_1, weights_1_2, training):
-    """A wrong dropout forward pass."""
+    """The dropout forward pass."""
     layer_1 = relu(np.dot(layer_0, weights_0_1))
     mask = None
     if training:
@@ -41,9 +42,9 @@ def forward(layer_0, weights_0_1, weights_1_2, training):
     return layer_1, layer_2, mask
 '''
 
-_MINIBATCH = '''
+MINIBATCH = '''
 def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch_size, draw_mask=None):
-    """A wrong mini-batch loop."""
+    """The mini-batch loop."""
     error, correct_cnt = 0.0, 0
     for start in range(0, len(images), batch_size):
         layer_0 = images[start:start + batch_size]
@@ -145,14 +146,14 @@ def validation_accuracy(weights):
         NB2, "nb02-early-stopping", _edit(_EARLY_STOPPING, "return best_weights,", "return weights,"),
         ("nb02-test-best-weights",), "weights of the LAST epoch"),
     "no_rescaling": Mutant(
-        NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask"),
+        NB3, "nb03-forward", _edit(FORWARD, "layer_1 * mask * 2", "layer_1 * mask"),
         ("nb03-test-rescale",), "were not rescaled"),
     "scaled_by_keep_probability": Mutant(
-        NB3, "nb03-forward", _edit(_FORWARD, "layer_1 * mask * 2", "layer_1 * mask * 0.5"),
+        NB3, "nb03-forward", _edit(FORWARD, "layer_1 * mask * 2", "layer_1 * mask * 0.5"),
         ("nb03-test-rescale",), "multiplied by 0.5, the keep probability"),
     "same_mask_every_time": Mutant(
         NB3, "nb03-forward", "_MASKS = {}\n\n" + _edit(
-            _FORWARD, "        mask = np.random.randint(2, size=layer_1.shape)\n",
+            FORWARD, "        mask = np.random.randint(2, size=layer_1.shape)\n",
             "        mask = _MASKS.setdefault(layer_1.shape, np.random.randint(2, size=layer_1.shape))\n"),
         ("nb03-test-keep-half",), "dropped at every call"),
     "delta_not_masked": Mutant(
@@ -163,14 +164,14 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
 '''.strip("\n"),
         ("nb03-test-delta-mask",), "must get no blame"),
     "one_mask_value_for_all_units": Mutant(
-        NB3, "nb03-forward", _edit(_FORWARD, "np.random.randint(2, size=layer_1.shape)", "np.random.randint(2)"),
+        NB3, "nb03-forward", _edit(FORWARD, "np.random.randint(2, size=layer_1.shape)", "np.random.randint(2)"),
         ("nb03-test-mask-per-unit",), "only one mask value, shared by all units"),
     "dropout_at_evaluation": Mutant(
-        NB3, "nb03-forward", _edit(_FORWARD, "    if training:\n", "    if True:\n"),
+        NB3, "nb03-forward", _edit(FORWARD, "    if training:\n", "    if True:\n"),
         ("nb03-test-eval-no-dropout",), "dropout is still on at evaluation"),
     "updates_inside_per_example_loop": Mutant(
         NB4, "nb04-minibatch", _edit(
-            _MINIBATCH,
+            MINIBATCH,
             "        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)\n"
             "        weights_0_1 += alpha * layer_0.T.dot(layer_1_delta)\n",
             "        for k in range(len(layer_0)):  # the book's printed listing\n"
@@ -183,10 +184,10 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
         # averaging check: the printed listing IS an un-averaged update in disguise.
         ("nb04-test-one-update", "nb04-test-average"), "more than once within a batch"),
     "delta_not_averaged": Mutant(
-        NB4, "nb04-minibatch", _edit(_MINIBATCH, "(batch_labels - layer_2) / len(layer_0)", "(batch_labels - layer_2)"),
+        NB4, "nb04-minibatch", _edit(MINIBATCH, "(batch_labels - layer_2) / len(layer_0)", "(batch_labels - layer_2)"),
         ("nb04-test-average",), "added up, not averaged"),
     "drops_last_partial_batch": Mutant(
-        NB4, "nb04-minibatch", _edit(_MINIBATCH, "range(0, len(images), batch_size)",
+        NB4, "nb04-minibatch", _edit(MINIBATCH, "range(0, len(images), batch_size)",
                                      "range(0, len(images) // batch_size * batch_size, batch_size)"),
         ("nb04-test-last-batch",), "silently dropped"),
 }

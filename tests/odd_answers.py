@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mutants import NB1, NB2, NB3, NB4
+from mutants import FORWARD, MINIBATCH, NB1, NB2, NB3, NB4
 
 NB5 = "05_evidence"
 
@@ -91,17 +91,7 @@ def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_
     return best_weights, best_epoch, scores
 '''.strip("\n")
 
-_FORWARD = '''
-def forward(layer_0, weights_0_1, weights_1_2, training):
-    """The dropout forward pass."""
-    layer_1 = relu(np.dot(layer_0, weights_0_1))
-    mask = None
-    if training:
-        mask = np.random.randint(2, size=layer_1.shape)
-        layer_1 = layer_1 * mask * 2
-    layer_2 = np.dot(layer_1, weights_1_2)
-    return layer_1, layer_2, mask
-'''.strip("\n")
+_FORWARD = FORWARD.strip("\n")
 
 _DELTA = '''
 def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
@@ -112,29 +102,7 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
     return layer_1_delta
 '''.strip("\n")
 
-_MINIBATCH = '''
-def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch_size, draw_mask=None):
-    """The mini-batch loop."""
-    error, correct_cnt = 0.0, 0
-    for start in range(0, len(images), batch_size):
-        layer_0 = images[start:start + batch_size]
-        batch_labels = labels[start:start + batch_size]
-        layer_1 = relu(np.dot(layer_0, weights_0_1))
-        mask = None
-        if draw_mask is not None:
-            mask = draw_mask(layer_1.shape)
-            layer_1 = layer_1 * mask * 2
-        layer_2 = np.dot(layer_1, weights_1_2)
-        error += np.sum((batch_labels - layer_2) ** 2)
-        correct_cnt += int(np.sum(np.argmax(layer_2, axis=1) == np.argmax(batch_labels, axis=1)))
-        layer_2_delta = (batch_labels - layer_2) / len(layer_0)
-        layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
-        if mask is not None:
-            layer_1_delta = layer_1_delta * mask
-        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)
-        weights_0_1 += alpha * layer_0.T.dot(layer_1_delta)
-    return error, correct_cnt
-'''.strip("\n")
+_MINIBATCH = MINIBATCH.strip("\n")
 
 
 def _swap(template: str, old: str, new: str) -> str:

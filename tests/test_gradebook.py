@@ -27,14 +27,19 @@ STUDENTS_EACH = 3  # each about 26 commits, one per graded cell and answer cell,
 WRITERS_TIMEOUT = 600  # seconds for all writers together (a few seconds when the machine is idle)
 
 
+def _choose_gradebook(request, monkeypatch, database: str) -> None:
+    """Point the course at a new PostgreSQL database named ``database``, or at its SQLite file."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        monkeypatch.setenv(URL_VARIABLE, server.create_database(database.lower()))
+    else:
+        monkeypatch.delenv(URL_VARIABLE, raising=False)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def released_course(request, tmp_path, monkeypatch) -> Path:
     """Return a scratch course released into an empty gradebook of each kind (PostgreSQL: via LAB_GRADEBOOK_URL)."""
-    if request.param == "postgresql":
-        server = request.getfixturevalue("postgres")
-        monkeypatch.setenv(URL_VARIABLE, server.create_database(f"writers_{tmp_path.name}".lower()))
-    else:
-        monkeypatch.delenv(URL_VARIABLE, raising=False)
+    _choose_gradebook(request, monkeypatch, f"writers_{tmp_path.name}")
     course = make_scratch_course(tmp_path / "course")
     released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert released.returncode == 0, released.stderr[-3000:]
@@ -80,11 +85,7 @@ def test_many_graders_at_once_lose_no_row(released_course):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_course(request, tmp_path, monkeypatch) -> Path:
     """Return a scratch course whose gradebook does not exist yet (PostgreSQL: an empty database)."""
-    if request.param == "postgresql":
-        server = request.getfixturevalue("postgres")
-        monkeypatch.setenv(URL_VARIABLE, server.create_database(f"empty_{tmp_path.name}".lower()))
-    else:
-        monkeypatch.delenv(URL_VARIABLE, raising=False)
+    _choose_gradebook(request, monkeypatch, f"empty_{tmp_path.name}")
     return make_scratch_course(tmp_path / "course")
 
 
