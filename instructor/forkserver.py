@@ -20,6 +20,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,8 @@ def serve(status_dir: Path) -> None:
         if pid == 0:
             _child(request)
         print(pid, flush=True)
+    # nobody reads the exit statuses any more: leave no folder behind in the temporary directory
+    shutil.rmtree(status_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

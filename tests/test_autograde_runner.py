@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from conftest import autograde, write_class
-from instructor.course import ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader
+from instructor.course import (ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader,
+                               write_complete_submission)
 
 # A cross-section of the class: full marks, zero, a typical mistake, a crash, a damaged file, a cheat.
 SAMPLE = ["complete", "blank", "summed_error", "kernel_exits_in_02", "truncated_03", "rebinds_check"]
@@ -100,3 +101,17 @@ def test_runner_says_to_release_first_when_the_gradebook_lacks_the_assignment(tm
     result = autograde(course)
     assert result.returncode == 2
     assert "python3 tasks.py release" in result.stderr
+
+
+def test_runner_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    """The forked kernels' exit-status folders go away with their workers (no ch8-zygote-* left over)."""
+    course = make_scratch_course(tmp_path / "one")
+    assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
+    write_complete_submission(course, "ann")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    graded = autograde(course, "--jobs", "1")
+    assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    assert "graded 1 · failed 0" in graded.stdout
+    assert not list(scratch.glob("ch8-zygote-*"))
