@@ -352,7 +352,8 @@ def test_run_all_stops_at_the_placeholder_and_a_pasted_answer_passes_its_checks(
         assert "Check that evaluate() returns the MEAN squared error" in failed.locator(".jp-InputArea").text_content()
         failed.locator(".jp-OutputArea").scroll_into_view_if_needed()
         output = " ".join(failed.locator(".jp-OutputArea").text_content().split())
-        assert "NotImplementedError: not written yet: replace this line with your code" in output, output
+        assert ("CheckFailed: evaluate() is not written yet: replace the `raise NotImplementedError(...)` line "
+                "with your code.") in output, output
         # Run All stopped there: the next check never ran.
         later = _code_cell(panel, "Check that evaluate() returns the accuracy")
         assert later.locator(".jp-InputPrompt").text_content().strip() == "[ ]:"

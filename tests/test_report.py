@@ -113,7 +113,7 @@ def test_the_same_mistake_is_counted_once_per_student(results):
 
 
 def test_the_blank_copy_is_not_written_yet_everywhere(results):
-    """The untouched copy's messages say the code is not written yet, for every one of the 20 checks."""
+    """The untouched copy's messages say the code is not written yet, for every check."""
     found = mistakes(results)
     for check in results.checks:
         said = [m.example for m in found if m.check == check and "blank" in m.students]
