@@ -343,8 +343,9 @@ def table(flags: list[Flag]) -> str:
         return "Integrity scan: nothing to look at."
     rows = [("student", "notebook", "cell", "line", "why")] + [
         (f.student, f.notebook, f.cell, str(f.line or ""), f.why) for f in flags]
-    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((24, 18, 26, 4, 200))]
-    lines = ["  ".join(value[:widths[i]].ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in rows]
+    # Columns as wide as their longest value: a shortened student id could name the wrong student.
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in rows]
     students = len({f.student for f in flags})
     return (f"Integrity scan: {len(flags)} place(s) to look at in {students} submission(s) "
             "(flags for a person to read; no grade was changed):\n" + "\n".join(lines))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from instructor.course import ROOT, solution_answers
-from instructor.integrity import given_names, scan_source
+from instructor.integrity import Flag, given_names, scan_source, table
 from instructor.nbgrader_steps import death_reason, unreadable_reason
 from mutants import ALTERNATIVES, MUTANTS
 
@@ -107,3 +107,13 @@ def test_ipython_syntax_keeps_line_numbers_and_ordinary_magics_pass():
     found = scan_source(code)
     assert [line for line, _ in found] == [5, 7]
     assert "%xmode" in found[1][1]
+
+
+def test_the_table_shows_whole_student_ids():
+    """Two long ids that share their first 30 characters stay apart in the table on screen."""
+    same_start = "a_student_id_much_longer_than_usual_"
+    flags = [Flag(same_start + end, "01_overfitting", "nb01-evaluate", 2, "rebinds helpers.check", "x")
+             for end in ("one", "two")]
+    shown = table(flags)
+    assert same_start + "one" in shown and same_start + "two" in shown
+    assert "2 place(s) to look at in 2 submission(s)" in shown
