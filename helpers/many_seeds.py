@@ -322,11 +322,14 @@ class Networks:
         for i, (a0, a1) in enumerate(ranges):
             block = pending.result()
             if previous is not None:
-                p0, p1, deltas = previous
-                self._add_side_by_side(self._changes[p0:p1], deltas)
-                block += np.matmul(self.gram[a0:a1, p0:p1], deltas)  # the previous block's changes
+                self._add_side_by_side(self._changes[previous[0]:previous[1]], previous[2])
+            # The next block's large product is submitted before this block's small one below, so that
+            # the two run at once: the helper thread's products are the longer part of each block.
             if i + 1 < len(ranges):
                 pending = self._pool.submit(self._block_input, *ranges[i + 1])
+            if previous is not None:
+                p0, p1, deltas = previous
+                block += np.matmul(self.gram[a0:a1, p0:p1], deltas)  # the previous block's changes
             yield a0, a1, block
             previous = (a0, a1, block)
         p0, p1, deltas = previous
@@ -371,8 +374,11 @@ class Networks:
                     t = b0 + k
                     known_k, layer_1, dots_k, dots_t, moves_k, move, coefficients_k, coefficients_t = views[k]
                     # layer_0 @ weights_0_1: its own input (sub[:, k]) plus the sub-block's earlier changes
-                    np.matmul(self._mix_rows[t], sub[:, :k + 1], out=hidden_in)
-                    np.maximum(hidden_row, 0, out=layer_1)  # relu
+                    if k:
+                        np.matmul(self._mix_rows[t], sub[:, :k + 1], out=hidden_in)
+                        np.maximum(hidden_row, 0, out=layer_1)  # relu
+                    else:  # a sub-block's first step has no earlier changes to mix in: its input as it is
+                        np.maximum(sub[:, 0], 0, out=layer_1)
                     if grow is not None:
                         layer_1 *= grow[t]  # dropout: mask x 2 (x 1 for networks without dropout)
                     np.matmul(known_k, layer_1[:, :, None], out=dots_k)
