@@ -19,33 +19,39 @@ order. How the work is shared:
   ``x_j.T @ (alpha * layer_1_delta_j)``; row j of ``C`` adds up image j's ``alpha * layer_1_delta``
   over all steps so far, so that ``weights_0_1 = start + images.T @ C`` at any time and the hidden
   layer's input for image t is ``images[t] @ start + G[t] @ C``, with ``G = images @ images.T``
-  computed once. Each block of 120 steps gets one large product ``G[block] @ C`` for all networks
-  together (1,000 x 1,000 x all hidden units per pass: most of the arithmetic, in the fast kind of
-  product), computed on a second thread while this one runs the block before.
-* Step t must also see the changes of the steps not yet in C: the previous block's (one product
-  per block), the block's earlier 40-step mid-blocks (one per mid-block), its 8-step sub-block's
-  earlier steps (one per step). All enter exactly, through ``G[t, j]``, with products per network.
-* ``weights_1_2`` is updated once per sub-block; in between, each step adds the effect of the
-  sub-block's earlier updates (outer products) through dot products with their hidden layers.
+  computed once. The hidden units of many networks sit side by side in the columns of ``C``.
+* Each block of 125 steps gets one large product ``G[block] @ C`` for all those networks together:
+  most of the arithmetic, in BLAS's fast kind of product. Within the block, step t must also see
+  the changes of the block's earlier steps: those of earlier 5-step sub-blocks in one product per
+  sub-block, those of its own sub-block one by one.
+* The steps themselves (the relu, ``weights_1_2``, both deltas) run in ``_steps``, a loop compiled
+  by Numba: a step is a few hundred thousand multiplications for all networks together, and
+  NumPy would spend far longer calling small products one network at a time.
+* The networks are split into one part per core (at most ``_MAX_PARTS``), each trained on a
+  thread of its own: networks do not depend on each other, so the parts never wait for each other
+  within a pass. A network meets the same arithmetic in any part, up to rounding: BLAS may add up
+  a column of a product in another order when other columns sit beside it.
 
-So a step costs a dozen small NumPy calls for all networks together instead of a dozen per network.
-Networks of different hidden sizes can be trained together: the smaller ones are padded with units
-whose weights stay exactly 0. Two threads do the work, so BLAS is best left single-threaded
-(``OPENBLAS_NUM_THREADS=1`` before NumPy is imported, as notebook 05 does): BLAS threads of their
-own would mostly wait in busy loops. ``bench/bench_many_seeds.py`` prints timings;
-``tests/test_many_seeds.py`` compares with plain runs.
+Networks of different hidden sizes can be trained together. The parts' threads do the work, so
+BLAS is best left single-threaded (``OPENBLAS_NUM_THREADS=1`` before NumPy is imported, as notebook
+05 does): BLAS threads of their own would only compete with them. ``bench/bench_many_seeds.py``
+prints timings; ``tests/test_many_seeds.py`` compares with plain runs.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-_BLOCK = 120  # steps per large product G[block] @ C (a multiple of _MID_BLOCK): balances the two threads
-_MID_BLOCK = 40  # steps whose inputs get the block's earlier changes in one product (a multiple of _SUB_BLOCK)
-_SUB_BLOCK = 8  # steps that see each other's changes one by one: few keeps each step cheap
+_BLOCK = 200  # steps per large product G[block] @ C: larger is faster BLAS, but more changes to add inside
+_BATCH_BLOCK = 100  # steps per large product in the mini-batch loop (whole batches; no mid-blocks there)
+_MID_BLOCK = 40  # steps that get the block's earlier changes in one product
+_SUB_BLOCK = 10  # steps whose changes reach each other one by one, inside the compiled loop
+_MAX_PARTS = 4  # threads that train networks at once (one per core, up to this many)
 _EVALUATE_UNITS = 1_000  # hidden units evaluated at once (per thread): 10,000 images x 1,000 units = 80 MB
 
 
@@ -81,21 +87,25 @@ def evaluate_weights(images: np.ndarray, labels: np.ndarray, weights: Sequence[t
     """Return (mean squared error per image, accuracy) of each (weights_0_1, weights_1_2) on a set, no dropout.
 
     A network whose weights overflowed (an alpha far too large) gets nan for both. With ``pool``,
-    half of the networks are evaluated on its thread while this one does the other half.
+    its threads and this one evaluate about as many hidden units each.
     """
     errors, accuracies = np.full(len(weights), np.nan), np.full(len(weights), np.nan)
     finite = [k for k, (w01, w12) in enumerate(weights) if np.isfinite(w01).all() and np.isfinite(w12).all()]
     if not finite:
         return errors, accuracies
-    units = sum(weights[k][1].shape[0] for k in finite)
-    limit = max(min(_EVALUATE_UNITS, -(-units // 2) if pool else _EVALUATE_UNITS), 1)
+    threads = 1 + (pool._max_workers if pool else 0)
+    units = [weights[k][1].shape[0] for k in finite]
+    # A few networks at a time, so that their hidden layers fit in memory; as many groups per thread,
+    # with about as many hidden units in each, so that the threads finish together.
+    count = threads * -(-sum(units) // (threads * _EVALUATE_UNITS))
+    target = sum(units) / count
     groups, group, size = [], [], 0
-    for k in finite:  # a few networks at a time, so that their hidden layers fit in memory
-        if group and size + weights[k][1].shape[0] > limit:
+    for k, hidden in zip(finite, units):
+        if group and size + hidden / 2 > target * (len(groups) + 1) and len(groups) < count - 1:
             groups.append(group)
-            group, size = [], 0
+            group = []
         group.append(k)
-        size += weights[k][1].shape[0]
+        size += hidden
     groups.append(group)
     answers = np.argmax(labels, axis=1)
 
@@ -113,23 +123,244 @@ def evaluate_weights(images: np.ndarray, labels: np.ndarray, weights: Sequence[t
                 if np.isfinite(error):
                     errors[k], accuracies[k] = error, np.mean(np.argmax(output, axis=1) == answers)
 
-    elsewhere = [pool.submit(evaluate_group, group) for group in groups[1::2]] if pool else []
-    for group in groups[::2] if pool else groups:
+    elsewhere = [pool.submit(evaluate_group, group) for i, group in enumerate(groups) if i % threads]
+    for group in groups[::threads]:
         evaluate_group(group)
     for job in elsewhere:
         job.result()
     return errors, accuracies
 
 
-def _sub_block_rows(gram: np.ndarray) -> np.ndarray:
-    """Return row t = [G[t, s], ..., G[t, t-1], 1, 0, ...], with s the first step of t's sub-block."""
-    rows = np.zeros((len(gram), _SUB_BLOCK))
-    for t in range(len(gram)):
-        first = t - (t % _BLOCK) % _SUB_BLOCK  # sub-blocks start every _SUB_BLOCK steps of a block
-        rows[t, :t - first] = gram[t, first:t]
-        rows[t, t - first] = 1.0  # the step's own input
-    return rows
+def _compiled(function: Callable) -> Callable:
+    """Return ``function`` compiled by Numba (no Python lock held), cached on disk where a folder allows it."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable folder for Numba's cache: compile in every process instead
+        return numba.njit(nogil=True)(function)
 
+
+@_compiled
+def _steps(rows: np.ndarray, first: int, gram: np.ndarray, labels: np.ndarray, weights_1_2: np.ndarray,
+           edges: np.ndarray, alphas: np.ndarray, grow: np.ndarray, shrink: np.ndarray,
+           outputs: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """Run the book's steps first, first + 1, ... (one per row of ``rows``) for every network, in order.
+
+    Row k comes in as step first + k's hidden-layer input with every change made before this
+    sub-block counted, and leaves as that step's alpha * layer_1_delta. ``weights_1_2`` (hidden
+    units side by side, 10 columns) is updated in place; outputs[k] gets each network's layer_2.
+    The ten outputs are written out one by one (o0 ... o9): held in registers, they make a step
+    several times faster than a loop over an array of ten.
+    """
+    steps, width = rows.shape
+    hidden = np.empty(width)
+    w = weights_1_2
+    for k in range(steps):
+        t = first + k
+        hidden[:] = rows[k]
+        for i in range(k):  # the sub-block's earlier changes, through x_t . x_i
+            overlap = gram[t, first + i]
+            for u in range(width):
+                hidden[u] += overlap * rows[i, u]
+        for n in range(len(alphas)):
+            alpha = alphas[n]
+            # layer_1 = relu(layer_0.dot(weights_0_1)) * mask * 2;  layer_2 = layer_1.dot(weights_1_2)
+            o0 = o1 = o2 = o3 = o4 = o5 = o6 = o7 = o8 = o9 = 0.0
+            for u in range(edges[n], edges[n + 1]):
+                x = hidden[u]
+                if x < 0.0:  # relu; a nan stays nan, as with the book's (x >= 0) * x
+                    x = 0.0
+                x *= grow[t, u]  # dropout: mask x 2 (1 for networks without dropout)
+                hidden[u] = x
+                o0 += x * w[u, 0]; o1 += x * w[u, 1]; o2 += x * w[u, 2]; o3 += x * w[u, 3]; o4 += x * w[u, 4]
+                o5 += x * w[u, 5]; o6 += x * w[u, 6]; o7 += x * w[u, 7]; o8 += x * w[u, 8]; o9 += x * w[u, 9]
+            out = outputs[k, n]
+            out[0] = o0; out[1] = o1; out[2] = o2; out[3] = o3; out[4] = o4
+            out[5] = o5; out[6] = o6; out[7] = o7; out[8] = o8; out[9] = o9
+            # layer_2_delta = labels - layer_2
+            label = labels[t]
+            e0 = label[0] - o0; e1 = label[1] - o1; e2 = label[2] - o2; e3 = label[3] - o3; e4 = label[4] - o4
+            e5 = label[5] - o5; e6 = label[6] - o6; e7 = label[7] - o7; e8 = label[8] - o8; e9 = label[9] - o9
+            for u in range(edges[n], edges[n + 1]):
+                # layer_1_delta = layer_2_delta.dot(weights_1_2.T) (before weights_1_2 changes); relu2deriv
+                # (layer_1) is 1 everywhere (the book tests output >= 0): nothing to multiply.
+                back = (e0 * w[u, 0] + e1 * w[u, 1] + e2 * w[u, 2] + e3 * w[u, 3] + e4 * w[u, 4]
+                        + e5 * w[u, 5] + e6 * w[u, 6] + e7 * w[u, 7] + e8 * w[u, 8] + e9 * w[u, 9])
+                rows[k, u] = back * shrink[t, u]  # alpha x mask (alpha without dropout)
+                # weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)
+                x = hidden[u]
+                w[u, 0] += alpha * (x * e0); w[u, 1] += alpha * (x * e1); w[u, 2] += alpha * (x * e2)
+                w[u, 3] += alpha * (x * e3); w[u, 4] += alpha * (x * e4); w[u, 5] += alpha * (x * e5)
+                w[u, 6] += alpha * (x * e6); w[u, 7] += alpha * (x * e7); w[u, 8] += alpha * (x * e8)
+                w[u, 9] += alpha * (x * e9)
+
+
+@_compiled
+def _batch_step(rows: np.ndarray, first: int, labels: np.ndarray, weights_1_2: np.ndarray, edges: np.ndarray,
+                alphas: np.ndarray, grow: np.ndarray, shrink: np.ndarray,
+                outputs: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """One step of the correct mini-batch loop for every network: the batch's images first, first + 1, ...
+
+    Row r comes in as image first + r's hidden-layer input with every earlier batch's changes counted
+    and leaves as its alpha * layer_1_delta (the delta averaged over the batch); ``weights_1_2`` gets
+    the batch's one update; outputs[r] gets each network's layer_2 for image first + r.
+    """
+    size, width = rows.shape
+    hidden = np.empty((size, width))
+    errors = np.empty((size, 10))
+    w = weights_1_2
+    for r in range(size):  # layer_1 = relu(layer_0.dot(weights_0_1)) * mask * 2
+        for u in range(width):
+            x = rows[r, u]
+            if x < 0.0:  # relu; a nan stays nan, as with the book's (x >= 0) * x
+                x = 0.0
+            hidden[r, u] = x * grow[first + r, u]
+    for n in range(len(alphas)):
+        for r in range(size):
+            t = first + r
+            # layer_2 = layer_1.dot(weights_1_2);  layer_2_delta = (labels - layer_2) / batch size
+            o0 = o1 = o2 = o3 = o4 = o5 = o6 = o7 = o8 = o9 = 0.0
+            for u in range(edges[n], edges[n + 1]):
+                x = hidden[r, u]
+                o0 += x * w[u, 0]; o1 += x * w[u, 1]; o2 += x * w[u, 2]; o3 += x * w[u, 3]; o4 += x * w[u, 4]
+                o5 += x * w[u, 5]; o6 += x * w[u, 6]; o7 += x * w[u, 7]; o8 += x * w[u, 8]; o9 += x * w[u, 9]
+            out = outputs[r, n]
+            out[0] = o0; out[1] = o1; out[2] = o2; out[3] = o3; out[4] = o4
+            out[5] = o5; out[6] = o6; out[7] = o7; out[8] = o8; out[9] = o9
+            for o in range(10):
+                errors[r, o] = (labels[t, o] - out[o]) / size
+            e = errors[r]
+            e0 = e[0]; e1 = e[1]; e2 = e[2]; e3 = e[3]; e4 = e[4]; e5 = e[5]; e6 = e[6]; e7 = e[7]; e8 = e[8]; e9 = e[9]
+            for u in range(edges[n], edges[n + 1]):
+                # layer_1_delta = layer_2_delta.dot(weights_1_2.T) (relu2deriv is 1 everywhere) x mask
+                back = (e0 * w[u, 0] + e1 * w[u, 1] + e2 * w[u, 2] + e3 * w[u, 3] + e4 * w[u, 4]
+                        + e5 * w[u, 5] + e6 * w[u, 6] + e7 * w[u, 7] + e8 * w[u, 8] + e9 * w[u, 9])
+                rows[r, u] = back * shrink[t, u]  # alpha x mask (alpha without dropout)
+        alpha = alphas[n]
+        for u in range(edges[n], edges[n + 1]):  # weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)
+            for o in range(10):
+                total = 0.0
+                for r in range(size):
+                    total += hidden[r, u] * errors[r, o]
+                w[u, o] += alpha * total
+
+
+def _cores() -> int:
+    """Return how many cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (macOS and Windows have no affinity call)
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Network:
+    """One network's whole state between passes: what a part needs to train it further."""
+
+    run: Run
+    stream: np.random.RandomState  # where its dropout masks come from
+    start: np.ndarray  # weights_0_1 as drawn, (784, hidden)
+    changes: np.ndarray  # its columns of C, (images, hidden)
+    before: np.ndarray  # images @ start, (images, hidden)
+    weights_1_2: np.ndarray  # (hidden, 10)
+
+
+class _Part:
+    """Some of the networks, trained together on one thread: their hidden units side by side."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, gram: np.ndarray, networks: list[_Network]):
+        """Put the networks' states side by side (copies)."""
+        self.images, self.labels, self.gram = images, labels, gram
+        self.runs = [network.run for network in networks]
+        self.streams = [network.stream for network in networks]
+        self.start = [network.start for network in networks]
+        self.changes = np.concatenate([network.changes for network in networks], axis=1)
+        self.before = np.concatenate([network.before for network in networks], axis=1)
+        self.weights_1_2 = np.concatenate([network.weights_1_2 for network in networks])
+        sizes = [run.hidden_size for run in self.runs]
+        self.edges = np.cumsum([0] + sizes).astype(np.int64)
+        self.width = int(self.edges[-1])
+        self.alpha = np.array([run.alpha for run in self.runs], dtype=float)
+        self.dropout = np.array([run.dropout for run in self.runs], dtype=bool)
+        self.grow: np.ndarray | None = None  # a pass's factors per step and hidden unit (see pass_factors)
+        self.shrink: np.ndarray | None = None
+
+    def network(self, n: int) -> _Network:
+        """Return network n's state (views of this part's arrays)."""
+        columns = slice(self.edges[n], self.edges[n + 1])
+        return _Network(self.runs[n], self.streams[n], self.start[n], self.changes[:, columns],
+                        self.before[:, columns], self.weights_1_2[columns])
+
+    def weights(self, which: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Return a copy of (weights_0_1, weights_1_2) of the networks at ``which`` (positions in this part)."""
+        if not which:
+            return []
+        columns = np.concatenate([np.arange(self.edges[n], self.edges[n + 1]) for n in which])
+        with np.errstate(over="ignore", invalid="ignore"):  # (a network whose weights overflowed)
+            moved = self.images.T @ self.changes[:, columns]  # images.T @ C: what training added to weights_0_1
+        result, start = [], 0
+        for n in which:
+            size = self.runs[n].hidden_size
+            edge = self.edges[n]
+            result.append((self.start[n] + moved[:, start:start + size], self.weights_1_2[edge:edge + size].copy()))
+            start += size
+        return result
+
+    def pass_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return a pass's factors per step and hidden unit: for the hidden layer (mask x 2, or 1) and for
+        its delta (alpha x mask, or alpha), with this pass's dropout masks drawn."""
+        count = len(self.images)
+        if self.grow is None:  # made once: networks without dropout keep their 1 and alpha
+            self.grow = np.ones((count, self.width))
+            self.shrink = np.repeat(self.alpha, [run.hidden_size for run in self.runs])[None, :].repeat(count, 0)
+        for n in np.flatnonzero(self.dropout):
+            mask = dropout_masks(self.streams[n], count, self.runs[n].hidden_size)
+            columns = slice(self.edges[n], self.edges[n + 1])
+            np.multiply(mask, 2, out=self.grow[:, columns])  # the book: layer_1 * mask * 2
+            np.multiply(mask, self.alpha[n], out=self.shrink[:, columns])
+        return self.grow, self.shrink
+
+    def train_pass(self, batch_size: int, outputs: np.ndarray) -> None:
+        """Train this part's networks for one pass; outputs[t] gets each one's layer_2 for image t."""
+        grow, shrink = self.pass_factors()
+        count, gram = len(self.images), self.gram
+        # Whole batches per block (the book's loop: batches of 1).
+        size = _BLOCK if batch_size == 1 else max(batch_size, _BATCH_BLOCK // batch_size * batch_size)
+        with np.errstate(over="ignore", invalid="ignore"):  # error states are per thread: see Networks.train_pass
+            for a0 in range(0, count, size):
+                a1 = min(a0 + size, count)
+                block = self.before[a0:a1] + gram[a0:a1] @ self.changes  # every earlier block's changes counted
+                if batch_size == 1:
+                    self._steps_one_at_a_time(a0, a1, block, grow, shrink, outputs)
+                else:
+                    self._steps_in_batches(a0, a1, block, batch_size, grow, shrink, outputs)
+                self.changes[a0:a1] += block  # the block's alpha * layer_1_delta, now known
+
+    def _steps_one_at_a_time(self, a0: int, a1: int, block: np.ndarray, grow: np.ndarray, shrink: np.ndarray,
+                             outputs: np.ndarray) -> None:
+        """The book's loop over steps a0..a1: each row of ``block`` becomes its step's alpha * layer_1_delta."""
+        gram = self.gram
+        for m0 in range(a0, a1, _MID_BLOCK):
+            m1 = min(m0 + _MID_BLOCK, a1)
+            if m0 > a0:  # the changes of the block's earlier mid-blocks, in one product
+                block[m0 - a0:m1 - a0] += gram[m0:m1, a0:m0] @ block[:m0 - a0]
+            for b0 in range(m0, m1, _SUB_BLOCK):
+                b1 = min(b0 + _SUB_BLOCK, m1)
+                sub = block[b0 - a0:b1 - a0]
+                if b0 > m0:  # the changes of the mid-block's earlier sub-blocks
+                    sub += gram[b0:b1, m0:b0] @ block[m0 - a0:b0 - a0]
+                _steps(sub, b0, gram, self.labels, self.weights_1_2, self.edges, self.alpha, grow, shrink,
+                       outputs[b0:b1])
+
+    def _steps_in_batches(self, a0: int, a1: int, block: np.ndarray, batch_size: int, grow: np.ndarray,
+                          shrink: np.ndarray, outputs: np.ndarray) -> None:
+        """The correct mini-batch loop over steps a0..a1: one averaged update per batch."""
+        for r0 in range(a0, a1, batch_size):
+            r1 = min(r0 + batch_size, a1)
+            batch = block[r0 - a0:r1 - a0]
+            if r0 > a0:  # the changes made by the block's earlier batches
+                batch += self.gram[r0:r1, a0:r0] @ block[:r0 - a0]
+            _batch_step(batch, r0, self.labels, self.weights_1_2, self.edges, self.alpha, grow, shrink,
+                        outputs[r0:r1])
 
 class Networks:
     """Several of the book's networks trained on the same images, each exactly as the book trains one."""
@@ -144,71 +375,48 @@ class Networks:
             raise ValueError(f"Expected images (n, 784) and one-hot labels (n, 10), got shapes "
                              f"{self.images.shape} and {self.labels.shape}.")
         self.gram = self.images @ self.images.T  # G[t, j] = x_t . x_j: how image j's updates move image t
-        mix = _sub_block_rows(self.gram)
-        # Step t, k-th of its sub-block, mixes its own input with the sub-block's k earlier changes.
-        self._mix_rows = [mix[t:t + 1, :t % _BLOCK % _SUB_BLOCK + 1] for t in range(len(mix))]
-        self.runs: list[Run] = list(runs)
-        self._streams = [np.random.RandomState(run.seed) for run in self.runs]  # = np.random.seed(run.seed)
-        drawn = [book_weights(stream, run.hidden_size) for stream, run in zip(self._streams, self.runs)]
-        self._start = [weights_0_1 for weights_0_1, _ in drawn]
         self.passes = 0
-        # One helper thread computes the next block's large product while this thread runs the steps.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="many-seeds")
-        self._prefetched: tuple[tuple[int, int], Future] | None = None  # the next pass's first block
         self._pixel_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see _used_pixels
-        self._layout()
-        self._w2t = np.zeros((len(self.runs), 10, self._hmax))  # weights_1_2 transposed; padding stays 0
-        for n, (_, weights_1_2) in enumerate(drawn):
-            self._w2t[n, :, :weights_1_2.shape[0]] = weights_1_2.T
-        self._changes = np.zeros((len(self.images), self._width))  # C: each image's summed alpha * delta
-        self._before = self.images @ np.concatenate(self._start, axis=1)  # images @ starting weights
+        networks = []
+        for run in runs:
+            stream = np.random.RandomState(run.seed)  # = np.random.seed(run.seed)
+            weights_0_1, weights_1_2 = book_weights(stream, run.hidden_size)
+            networks.append(_Network(run, stream, weights_0_1, np.zeros((len(self.images), run.hidden_size)),
+                                     self.images @ weights_0_1, weights_1_2))
+        threads = max(1, min(_cores(), _MAX_PARTS, len(networks)))
+        self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="many-seeds") if threads > 1 else None
+        self._split(networks, threads)
 
-    def _layout(self) -> None:
-        """Note where each network's hidden units sit: side by side (large products) and padded (steps)."""
-        sizes = [run.hidden_size for run in self.runs]
-        self._hmax = max(sizes)
-        self._edges = np.cumsum([0] + sizes)
-        self._width = int(self._edges[-1])
-        # Runs of consecutive networks of one hidden size: (first, end, size, first column side by side).
-        self._groups = []
-        for n, size in enumerate(sizes):
-            if self._groups and self._groups[-1][2] == size:
-                first, _, _, column = self._groups[-1]
-                self._groups[-1] = (first, n + 1, size, column)
-            else:
-                self._groups.append((n, n + 1, size, int(self._edges[n])))
-        self._alpha = np.array([run.alpha for run in self.runs], dtype=float)
-        self._dropout = np.array([run.dropout for run in self.runs], dtype=bool)
-        self._grow = self._shrink = None  # mask buffers, made by the first pass with dropout
+    def _split(self, networks: list[_Network], parts: int) -> None:
+        """Share the networks out among ``parts`` parts with about as many hidden units each."""
+        self.runs: list[Run] = [network.run for network in networks]
+        members: list[list[int]] = [[] for _ in range(parts)]
+        units = [0] * parts
+        for n in sorted(range(len(networks)), key=lambda n: -networks[n].run.hidden_size):  # largest first
+            lightest = units.index(min(units))
+            members[lightest].append(n)
+            units[lightest] += networks[n].run.hidden_size
+        members = [sorted(part) for part in members if part]
+        self._parts = [_Part(self.images, self.labels, self.gram, [networks[n] for n in part]) for part in members]
+        self._where = {n: (p, k) for p, part in enumerate(members) for k, n in enumerate(part)}  # network -> part, place
 
     def keep(self, which: Sequence[int]) -> None:
         """Keep only the networks at positions ``which`` (in that order), e.g. once the others are done."""
-        which = list(which)
-        self._drop_prefetched()  # it was computed for the networks as they were
-        columns = np.concatenate([np.arange(self._edges[n], self._edges[n + 1]) for n in which])
-        self.runs = [self.runs[n] for n in which]
-        self._streams = [self._streams[n] for n in which]
-        self._start = [self._start[n] for n in which]
-        kept_w2t = self._w2t[which]
-        self._changes = np.ascontiguousarray(self._changes[:, columns])
-        self._before = np.ascontiguousarray(self._before[:, columns])
-        self._layout()
-        self._w2t = np.ascontiguousarray(kept_w2t[:, :, :self._hmax])
+        kept = [self._parts[p].network(k) for p, k in (self._where[n] for n in which)]
+        self._split(kept, len(self._parts) if self._pool is None else self._pool._max_workers + 1)
+
+    def _on_parts(self, work: Callable[[int, _Part], object]) -> list:
+        """Return [work(p, part) for each part], the parts on threads of their own (this one does the first)."""
+        jobs = [self._pool.submit(work, p, part) for p, part in enumerate(self._parts) if p] if self._pool else []
+        first = work(0, self._parts[0])
+        return [first] + [job.result() for job in jobs]
 
     def weights(self, which: Sequence[int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Return a copy of (weights_0_1, weights_1_2) of each network (all, or those at ``which``)."""
         which = list(range(len(self.runs)) if which is None else which)
-        if not which:
-            return []
-        columns = np.concatenate([np.arange(self._edges[n], self._edges[n + 1]) for n in which])
-        with np.errstate(over="ignore", invalid="ignore"):  # (a network whose weights overflowed)
-            moved = self.images.T @ self._changes[:, columns]  # images.T @ C: what training added to weights_0_1
-        result, start = [], 0
-        for n in which:
-            size = self.runs[n].hidden_size
-            result.append((self._start[n] + moved[:, start:start + size], self._w2t[n, :, :size].T.copy()))
-            start += size
-        return result
+        asked = [[k for n in which for p, k in [self._where[n]] if p == part] for part in range(len(self._parts))]
+        found = self._on_parts(lambda p, part: dict(zip(asked[p], part.weights(asked[p]))))
+        return [found[p][k] for p, k in (self._where[n] for n in which)]
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray,
                  which: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -243,16 +451,14 @@ class Networks:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
-        count, networks = len(self.images), len(self.runs)
-        grow, shrink = self._pass_masks()
-        outputs = np.empty((count, networks, 10))
+        count = len(self.images)
         # An alpha far too large makes weights overflow: that network's numbers become inf/nan and it
-        # is reported as such (nan), not with a screen of RuntimeWarnings.
+        # is reported as such (nan), not with a screen of RuntimeWarnings (each part's thread says so too).
         with np.errstate(over="ignore", invalid="ignore"):
-            if batch_size == 1:
-                self._pass_one_at_a_time(grow, shrink, outputs)
-            else:
-                self._pass_in_batches(int(batch_size), grow, shrink, outputs)
+            part_outputs = self._on_parts(lambda p, part: self._train_part(part, int(batch_size)))
+            outputs = np.empty((count, len(self.runs), 10))
+            for n, (p, k) in self._where.items():
+                outputs[:, n] = part_outputs[p][:, k]
             errors = np.sum((self.labels[:, None, :] - outputs) ** 2, axis=(0, 2)) / count
         self.passes += 1
         correct = np.argmax(outputs, axis=2) == np.argmax(self.labels, axis=1)[:, None]
@@ -260,157 +466,8 @@ class Networks:
         accuracies[~np.isfinite(errors)] = np.nan
         return errors, accuracies
 
-    def _pass_masks(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Return a pass's factors for the hidden layer (mask x 2, or 1) and for its delta (alpha x mask, or alpha)."""
-        if not self._dropout.any():
-            return None, None
-        count, networks = len(self.images), len(self.runs)
-        if self._grow is None:  # made once: networks without dropout keep their 1 and alpha
-            self._grow = np.ones((count, networks, self._hmax))
-            self._shrink = np.empty((count, networks, self._hmax))
-            self._shrink[...] = self._alpha[:, None]
-        for n in np.flatnonzero(self._dropout):
-            mask = dropout_masks(self._streams[n], count, self.runs[n].hidden_size)
-            np.multiply(mask, 2, out=self._grow[:, n, :mask.shape[1]])  # the book: layer_1 * mask * 2
-            np.multiply(mask, self._alpha[n], out=self._shrink[:, n, :mask.shape[1]])
-        return self._grow, self._shrink
-
-    def _per_network(self, rows: np.ndarray) -> np.ndarray:
-        """Return rows of hidden units side by side, (m, width), per network and padded: (networks, m, hmax)."""
-        padded = self._hmax != min(run.hidden_size for run in self.runs)
-        result = (np.zeros if padded else np.empty)((len(self.runs), len(rows), self._hmax))
-        for first, end, size, column in self._groups:
-            side = rows[:, column:column + (end - first) * size].reshape(len(rows), end - first, size)
-            result[first:end, :, :size] = side.transpose(1, 0, 2)
-        return result
-
-    def _add_side_by_side(self, target: np.ndarray, per_network: np.ndarray) -> None:
-        """Add per-network rows (networks, m, hmax) to rows of hidden units side by side, (m, width)."""
-        for first, end, size, column in self._groups:
-            side = target[:, column:column + (end - first) * size].reshape(len(target), end - first, size)
-            side += per_network[first:end, :, :size].transpose(1, 0, 2)
-
-    def _block_input(self, a0: int, a1: int) -> np.ndarray:
-        """Return steps a0..a1's hidden-layer inputs per network, (networks, a1 - a0, hmax), as C is now."""
-        with np.errstate(over="ignore", invalid="ignore"):  # (error states are per thread: see train_pass)
-            return self._per_network(self._before[a0:a1] + self.gram[a0:a1] @ self._changes)
-
-    def _drop_prefetched(self) -> None:
-        """Forget the next pass's first block computed in advance (after waiting for it: it reads C)."""
-        if self._prefetched is not None:
-            self._prefetched[1].result()
-            self._prefetched = None
-
-    def _blocks(self, size: int) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Yield (a0, a1, block) for each block of ``size`` steps of a pass, in order.
-
-        ``block`` holds the steps' hidden-layer inputs per network, every earlier step's changes
-        counted; the caller turns each row into that step's alpha * layer_1_delta, in place. Each
-        block's large product runs on the helper thread while the caller works on the block before,
-        so it cannot count that block's changes yet: they are added here, with a small product. C is
-        only changed while the helper thread is idle.
-        """
-        count = len(self.images)
-        ranges = [(a0, min(a0 + size, count)) for a0 in range(0, count, size)]
-        if self._prefetched is not None and self._prefetched[0] == ranges[0]:
-            pending = self._prefetched[1]
-            self._prefetched = None
-        else:
-            self._drop_prefetched()
-            pending = self._pool.submit(self._block_input, *ranges[0])
-        previous = None
-        for i, (a0, a1) in enumerate(ranges):
-            block = pending.result()
-            if previous is not None:
-                self._add_side_by_side(self._changes[previous[0]:previous[1]], previous[2])
-            # The next block's large product is submitted before this block's small one below, so that
-            # the two run at once: the helper thread's products are the longer part of each block.
-            if i + 1 < len(ranges):
-                pending = self._pool.submit(self._block_input, *ranges[i + 1])
-            if previous is not None:
-                p0, p1, deltas = previous
-                block += np.matmul(self.gram[a0:a1, p0:p1], deltas)  # the previous block's changes
-            yield a0, a1, block
-            previous = (a0, a1, block)
-        p0, p1, deltas = previous
-        self._add_side_by_side(self._changes[p0:p1], deltas)
-        self._prefetched = (ranges[0], self._pool.submit(self._block_input, *ranges[0]))
-
-    def _pass_one_at_a_time(self, grow: np.ndarray | None, shrink: np.ndarray | None, outputs: np.ndarray) -> None:
-        """One pass of the book's loop for every network: one update per image, in order."""
-        count, networks, hmax = len(self.images), len(self.runs), self._hmax
-        gram, labels, w2t = self.gram, self.labels, self._w2t
-        alpha = self._alpha[:, None]
-        # Per network: rows 0..9 of `known` are weights_1_2 (transposed) as at the sub-block's start,
-        # row 10+i the hidden layer of its step i; row 10+i of `moves` is alpha * layer_2_delta of
-        # step i, rows 0..9 the identity. The current weights_1_2 times a vector is then `known` times
-        # it, corrected through `moves`: the rank-1 updates are made once per sub-block.
-        known = np.empty((networks, 10 + _SUB_BLOCK, hmax))
-        moves = np.zeros((networks, 10 + _SUB_BLOCK, 10))
-        moves[:, :10, :] = np.eye(10)
-        dots, coefficients = np.empty((networks, 10 + _SUB_BLOCK, 1)), np.empty((networks, 10 + _SUB_BLOCK, 1))
-        hidden_in, delta = np.empty((networks, 1, hmax)), np.empty((networks, 1, hmax))
-        error = np.empty((networks, 10))
-        # The slices each step k of a sub-block works on, made once (slicing costs as much as a small product).
-        views = [(known[:, :10 + k], known[:, 10 + k], dots[:, :10 + k], dots[:, :10 + k].transpose(0, 2, 1),
-                  moves[:, :10 + k], moves[:, 10 + k], coefficients[:, :10 + k],
-                  coefficients[:, :10 + k].transpose(0, 2, 1)) for k in range(_SUB_BLOCK)]
-        hidden_row, delta_row, error_col = hidden_in[:, 0], delta[:, 0], error[:, :, None]
-        # Row i of each block holds step a0+i's hidden-layer input until its turn, then its
-        # alpha * layer_1_delta; all products inside the block are small, per network.
-        for a0, a1, block in self._blocks(_BLOCK):
-            for b0 in range(a0, a1, _SUB_BLOCK):
-                b1 = min(b0 + _SUB_BLOCK, a1)
-                size, i0 = b1 - b0, b0 - a0
-                m0 = i0 - i0 % _MID_BLOCK  # where this sub-block's mid-block starts in the block
-                if i0 == m0 and m0:  # a new mid-block: the changes of the block's earlier mid-blocks, at once
-                    m1 = min(m0 + _MID_BLOCK, a1 - a0)
-                    block[:, m0:m1] += np.matmul(gram[a0 + m0:a0 + m1, a0:a0 + m0], block[:, :m0])
-                sub = block[:, i0:i0 + size]
-                if i0 > m0:  # the changes of the mid-block's earlier sub-blocks
-                    sub += np.matmul(gram[b0:b1, a0 + m0:b0], block[:, m0:i0])
-                known[:, :10] = w2t
-                for k in range(size):
-                    t = b0 + k
-                    known_k, layer_1, dots_k, dots_t, moves_k, move, coefficients_k, coefficients_t = views[k]
-                    # layer_0 @ weights_0_1: its own input (sub[:, k]) plus the sub-block's earlier changes
-                    if k:
-                        np.matmul(self._mix_rows[t], sub[:, :k + 1], out=hidden_in)
-                        np.maximum(hidden_row, 0, out=layer_1)  # relu
-                    else:  # a sub-block's first step has no earlier changes to mix in: its input as it is
-                        np.maximum(sub[:, 0], 0, out=layer_1)
-                    if grow is not None:
-                        layer_1 *= grow[t]  # dropout: mask x 2 (x 1 for networks without dropout)
-                    np.matmul(known_k, layer_1[:, :, None], out=dots_k)
-                    layer_2 = outputs[t]
-                    np.matmul(dots_t, moves_k, out=layer_2[:, None, :])
-                    np.subtract(labels[t], layer_2, out=error)  # layer_2_delta
-                    np.matmul(moves_k, error_col, out=coefficients_k)
-                    np.matmul(coefficients_t, known_k, out=delta)
-                    # relu2deriv(layer_1) is 1 everywhere (the book tests output >= 0): nothing to multiply.
-                    np.multiply(delta_row, alpha if shrink is None else shrink[t], out=sub[:, k])
-                    np.multiply(error, alpha, out=move)
-                w2t += np.matmul(moves[:, 10:10 + size].transpose(0, 2, 1), known[:, 10:10 + size])
-
-    def _pass_in_batches(self, batch_size: int, grow: np.ndarray | None, shrink: np.ndarray | None,
-                         outputs: np.ndarray) -> None:
-        """One pass of the correct mini-batch loop for every network: one averaged update per batch."""
-        gram, labels, w2t = self.gram, self.labels, self._w2t
-        alpha = self._alpha[:, None, None]
-        for a0, a1, block in self._blocks(max(batch_size, _BLOCK // batch_size * batch_size)):  # whole batches
-            for r0 in range(a0, a1, batch_size):
-                r1 = min(r0 + batch_size, a1)
-                size, i0 = r1 - r0, r0 - a0
-                layer_1 = block[:, i0:i0 + size]
-                if i0:  # the changes made by the block's earlier batches
-                    layer_1 = layer_1 + np.matmul(gram[r0:r1, a0:r0], block[:, :i0])
-                layer_1 = np.maximum(layer_1, 0)  # (networks, size, hmax)
-                if grow is not None:
-                    layer_1 *= grow[r0:r1].transpose(1, 0, 2)
-                layer_2 = np.matmul(layer_1, w2t.transpose(0, 2, 1))
-                outputs[r0:r1] = layer_2.transpose(1, 0, 2)
-                layer_2_delta = (labels[r0:r1] - layer_2) / size  # the average over this batch
-                layer_1_delta = np.matmul(layer_2_delta, w2t)
-                layer_1_delta *= alpha if shrink is None else shrink[r0:r1].transpose(1, 0, 2)
-                w2t += alpha * np.matmul(layer_2_delta.transpose(0, 2, 1), layer_1)
-                block[:, i0:i0 + size] = layer_1_delta  # this batch's alpha * layer_1_delta, per image
+    def _train_part(self, part: _Part, batch_size: int) -> np.ndarray:
+        """Train one part for a pass; return its outputs, (images, its networks, 10)."""
+        outputs = np.empty((len(self.images), len(part.runs), 10))
+        part.train_pass(batch_size, outputs)
+        return outputs

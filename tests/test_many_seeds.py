@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import helpers.many_seeds
 from helpers import load_lab_data
 from helpers.many_seeds import Networks, Run, book_weights, dropout_masks, evaluate_weights
 
@@ -176,6 +177,46 @@ def test_keep_drops_networks_without_changing_the_others(data):
         assert np.allclose(a, b, rtol=1e-12, atol=0)
     for mine, theirs in zip(together.weights(), alone.weights()):
         assert np.allclose(mine[0], theirs[0], rtol=0, atol=1e-13) and np.allclose(mine[1], theirs[1], rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_networks_numbers_do_not_depend_on_the_part_that_trains_it(data, monkeypatch, parts):
+    """Split over 1, 2 or 3 threads (a machine's cores), every network prints the same numbers.
+
+    Each part multiplies its own columns of C, and the compiled steps treat each network on its own,
+    so a network meets the same arithmetic in any part, except that BLAS may add up a column of a
+    product in another order when the product has other columns beside it (about 1e-16). Training
+    carries that along without growing it: errors agree to 1e-12, accuracies exactly, weights to 1e-12.
+    """
+    runs = [Run(1, 40, ALPHA), Run(2, 100, ALPHA, True), Run(3, 100, ALPHA), Run(4, 40, ALPHA, True)]
+
+    def trained(count):
+        monkeypatch.setattr(helpers.many_seeds, "_cores", lambda: count)
+        nets = Networks(data.images, data.labels, runs)
+        assert len(nets._parts) == count
+        rows = [nets.train_pass() for _ in range(3)] + [nets.train_pass(100)]
+        nets.keep([3, 0])
+        rows.append(nets.train_pass())
+        return rows, nets.weights(), nets.evaluate(data.test_images, data.test_labels)
+
+    mine, theirs = trained(parts), trained(2)
+    for (errors, accuracies), (their_errors, their_accuracies) in zip(mine[0], theirs[0]):
+        assert np.allclose(errors, their_errors, rtol=1e-12, atol=0) and np.array_equal(accuracies, their_accuracies)
+    for ours, other in zip(mine[1], theirs[1]):
+        assert np.max(np.abs(ours[0] - other[0])) < 1e-12 and np.max(np.abs(ours[1] - other[1])) < 1e-12
+    assert np.allclose(mine[2][0], theirs[2][0], rtol=1e-12, atol=0) and np.array_equal(mine[2][1], theirs[2][1])
+
+
+def test_an_alpha_far_too_large_gives_nan_in_the_books_loop_too(data, recwarn):
+    """The compiled one-at-a-time steps report an overflowing network as nan, without warnings (the
+    mini-batch loop: see the next test), and the other networks train on."""
+    nets = Networks(data.images, data.labels, [Run(1, 100, 50.0, True), Run(1, 100, ALPHA), Run(2, 40, 80.0)])
+    for _ in range(3):
+        errors, accuracies = nets.train_pass()
+    assert np.isnan(errors[[0, 2]]).all() and np.isnan(accuracies[[0, 2]]).all()
+    assert np.isfinite(errors[1]) and 0.3 < accuracies[1] <= 1
+    assert np.isnan(nets.evaluate(data.test_images, data.test_labels)[1][[0, 2]]).all()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_an_alpha_far_too_large_gives_nan_for_that_network_only(data, recwarn):
