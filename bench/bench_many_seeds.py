@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-# As notebook 05 does: Networks keeps two threads busy itself, BLAS threads on top only wait.
+# As notebook 05 does: Networks keeps every core busy itself (a thread per core), BLAS threads on top only compete.
 for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
