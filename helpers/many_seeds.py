@@ -383,15 +383,16 @@ class Networks:
             weights_0_1, weights_1_2 = book_weights(stream, run.hidden_size)
             networks.append(_Network(run, stream, weights_0_1, np.zeros((len(self.images), run.hidden_size)),
                                      self.images @ weights_0_1, weights_1_2))
-        threads = max(1, min(_cores(), _MAX_PARTS, len(networks)))
-        self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="many-seeds") if threads > 1 else None
-        self._split(networks, threads)
+        self._threads = max(1, min(_cores(), _MAX_PARTS, len(networks)))  # this one and the pool's
+        self._pool = (ThreadPoolExecutor(max_workers=self._threads - 1, thread_name_prefix="many-seeds")
+                      if self._threads > 1 else None)
+        self._split(networks)
 
-    def _split(self, networks: list[_Network], parts: int) -> None:
-        """Share the networks out among ``parts`` parts with about as many hidden units each."""
+    def _split(self, networks: list[_Network]) -> None:
+        """Share the networks out among one part per thread, with about as many hidden units each."""
         self.runs: list[Run] = [network.run for network in networks]
-        members: list[list[int]] = [[] for _ in range(parts)]
-        units = [0] * parts
+        members: list[list[int]] = [[] for _ in range(self._threads)]
+        units = [0] * self._threads
         for n in sorted(range(len(networks)), key=lambda n: -networks[n].run.hidden_size):  # largest first
             lightest = units.index(min(units))
             members[lightest].append(n)
@@ -403,7 +404,7 @@ class Networks:
     def keep(self, which: Sequence[int]) -> None:
         """Keep only the networks at positions ``which`` (in that order), e.g. once the others are done."""
         kept = [self._parts[p].network(k) for p, k in (self._where[n] for n in which)]
-        self._split(kept, len(self._parts) if self._pool is None else self._pool._max_workers + 1)
+        self._split(kept)  # shared out anew: the parts stay even
 
     def _on_parts(self, work: Callable[[int, _Part], object]) -> list:
         """Return [work(p, part) for each part], the parts on threads of their own (this one does the first)."""
