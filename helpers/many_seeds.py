@@ -20,10 +20,11 @@ order. How the work is shared:
   over all steps so far, so that ``weights_0_1 = start + images.T @ C`` at any time and the hidden
   layer's input for image t is ``images[t] @ start + G[t] @ C``, with ``G = images @ images.T``
   computed once. The hidden units of many networks sit side by side in the columns of ``C``.
-* Each block of 125 steps gets one large product ``G[block] @ C`` for all those networks together:
+* Each block of 200 steps gets one large product ``G[block] @ C`` for all those networks together:
   most of the arithmetic, in BLAS's fast kind of product. Within the block, step t must also see
-  the changes of the block's earlier steps: those of earlier 5-step sub-blocks in one product per
-  sub-block, those of its own sub-block one by one.
+  the changes of the block's earlier steps: those of earlier 40-step mid-blocks and of the
+  mid-block's earlier 10-step sub-blocks in one product each, those of its own sub-block one by one
+  (the mini-batch loop: blocks of 100 images, in whole batches, and one product per earlier batch).
 * The steps themselves (the relu, ``weights_1_2``, both deltas) run in ``_steps``, a loop compiled
   by Numba: a step is a few hundred thousand multiplications for all networks together, and
   NumPy would spend far longer calling small products one network at a time.
