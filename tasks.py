@@ -95,6 +95,10 @@ def setup() -> int:
     code = _run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check",
                 "-r", "requirements.txt", "-e", ".")
     if code == 0:
+        # Notebook 05's training loops, compiled once now (Numba keeps them on disk) rather than
+        # during the notebook's first run.
+        code = _run(PYTHON, "-c", "from helpers.many_seeds import compile_now; compile_now()")
+    if code == 0:
         STAMP.write_text(_fingerprint())
     return code
 

@@ -245,6 +245,19 @@ def _batch_step(rows: np.ndarray, first: int, labels: np.ndarray, weights_1_2: n
                 w[u, o] += alpha * total
 
 
+def compile_now() -> None:
+    """Compile the two training loops now (about 5 s, once per machine: Numba keeps them on disk).
+
+    ``python3 tasks.py setup`` and the hub image's postBuild call it, so that notebook 05's first
+    run does not pay for it. It trains a tiny network once each way: the types Networks uses.
+    """
+    stream = np.random.RandomState(0)
+    images, labels = stream.random_sample((12, 784)), np.eye(10)[stream.randint(10, size=12)]
+    nets = Networks(images, labels, [Run(0, 4, 0.005, dropout=True), Run(1, 3, 0.005)])
+    nets.train_pass()
+    nets.train_pass(5)
+
+
 def _cores() -> int:
     """Return how many cores this process may use."""
     try:

@@ -142,3 +142,11 @@ def test_values_give_instructors_the_course_and_the_formgrader(values):
     assert spawner["environment"]["CH8_ROLE"] == "instructor"
     assert "/hub/jupyter/grader:" in spawner["environment"]["JUPYTER_CONFIG_PATH"]
     assert [m["mountPath"] for m in spawner["volume_mounts"]] == [spawner["notebook_dir"]]
+
+
+def test_notebook_05s_training_loops_are_compiled_into_the_image(image):
+    """postBuild compiled them beside the installed helpers: no student's first run pays for it."""
+    folder = Path(in_image(image, "import helpers.many_seeds as m, pathlib; print(pathlib.Path(m.__file__).parent)"))
+    assert folder.is_relative_to(image)
+    cached = sorted(p.name for p in (folder / "__pycache__").glob("many_seeds.*.nbi"))
+    assert [name.split("-")[0] for name in cached] == ["many_seeds._batch_step", "many_seeds._steps"], cached

@@ -15,7 +15,7 @@ import pytest
 
 import helpers.many_seeds
 from helpers import load_lab_data
-from helpers.many_seeds import Networks, Run, book_weights, dropout_masks, evaluate_weights
+from helpers.many_seeds import Networks, Run, book_weights, compile_now, dropout_masks, evaluate_weights
 
 ALPHA = 0.005
 
@@ -278,3 +278,14 @@ def test_printed_results_do_not_depend_on_the_number_of_blas_threads(tmp_path):
         weights.append(np.load(folder / "weights.npy"))
     assert printed[0].count("I:") == 12 and printed[0] == printed[1]
     assert np.max(np.abs(weights[0] - weights[1])) < 1e-9
+
+
+def test_compile_now_compiles_what_training_uses(data):
+    """After compile_now() (tasks.py setup, postBuild) a real pass, either loop, compiles nothing more."""
+    compile_now()
+    compiled = [len(kernel.signatures) for kernel in (helpers.many_seeds._steps, helpers.many_seeds._batch_step)]
+    assert compiled == [1, 1]
+    nets = Networks(data.images[:300], data.labels[:300], [Run(1, 40, ALPHA), Run(2, 100, ALPHA, True)])
+    nets.train_pass()
+    nets.train_pass(30)
+    assert [len(kernel.signatures) for kernel in (helpers.many_seeds._steps, helpers.many_seeds._batch_step)] == compiled
