@@ -402,12 +402,19 @@ class Networks:
                       if self._threads > 1 else None)
         self._split(networks)
 
-    def _split(self, networks: list[_Network]) -> None:
-        """Share the networks out among one part per thread, with about as many hidden units each."""
+    def _split(self, networks: list[_Network], overflowed: set[int] = frozenset()) -> None:
+        """Share the networks out among one part per thread, with about as many hidden units each.
+
+        The networks at ``overflowed`` are set aside: their numbers can only stay nan (see train_pass).
+        """
         self.runs: list[Run] = [network.run for network in networks]
+        self._overflowed = {n: _Network(networks[n].run, networks[n].stream, networks[n].start,
+                                        networks[n].changes.copy(), networks[n].before.copy(),
+                                        networks[n].weights_1_2.copy()) for n in overflowed}  # own copies
         members: list[list[int]] = [[] for _ in range(self._threads)]
         units = [0] * self._threads
-        for n in sorted(range(len(networks)), key=lambda n: -networks[n].run.hidden_size):  # largest first
+        training = [n for n in range(len(networks)) if n not in overflowed]
+        for n in sorted(training, key=lambda n: -networks[n].run.hidden_size):  # largest first
             lightest = units.index(min(units))
             members[lightest].append(n)
             units[lightest] += networks[n].run.hidden_size
@@ -415,13 +422,23 @@ class Networks:
         self._parts = [_Part(self.images, self.labels, self.gram, [networks[n] for n in part]) for part in members]
         self._where = {n: (p, k) for p, part in enumerate(members) for k, n in enumerate(part)}  # network -> part, place
 
+    def _network(self, n: int) -> _Network:
+        """Return network n's state (views of its part's arrays, or its own if set aside)."""
+        if n in self._overflowed:
+            return self._overflowed[n]
+        p, k = self._where[n]
+        return self._parts[p].network(k)
+
     def keep(self, which: Sequence[int]) -> None:
         """Keep only the networks at positions ``which`` (in that order), e.g. once the others are done."""
-        kept = [self._parts[p].network(k) for p, k in (self._where[n] for n in which)]
-        self._split(kept)  # shared out anew: the parts stay even
+        which = list(which)
+        kept = [self._network(n) for n in which]
+        self._split(kept, {i for i, n in enumerate(which) if n in self._overflowed})  # the parts stay even
 
     def _on_parts(self, work: Callable[[int, _Part], object]) -> list:
         """Return [work(p, part) for each part], the parts on threads of their own (this one does the first)."""
+        if not self._parts:
+            return []
         jobs = [self._pool.submit(work, p, part) for p, part in enumerate(self._parts) if p] if self._pool else []
         first = work(0, self._parts[0])
         return [first] + [job.result() for job in jobs]
@@ -429,9 +446,19 @@ class Networks:
     def weights(self, which: Sequence[int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Return a copy of (weights_0_1, weights_1_2) of each network (all, or those at ``which``)."""
         which = list(range(len(self.runs)) if which is None else which)
-        asked = [[k for n in which for p, k in [self._where[n]] if p == part] for part in range(len(self._parts))]
+        asked = [[k for n in which if n in self._where for p, k in [self._where[n]] if p == part]
+                 for part in range(len(self._parts))]
         found = self._on_parts(lambda p, part: dict(zip(asked[p], part.weights(asked[p]))))
-        return [found[p][k] for p, k in (self._where[n] for n in which)]
+        result = []
+        for n in which:
+            if n in self._overflowed:
+                network = self._overflowed[n]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    result.append((network.start + self.images.T @ network.changes, network.weights_1_2.copy()))
+            else:
+                p, k = self._where[n]
+                result.append(found[p][k])
+        return result
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray,
                  which: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -462,7 +489,7 @@ class Networks:
         mini-batch loop of notebook 04: one update per batch, the delta averaged over the batch, the
         last batch smaller if need be. As in the book, the training error (mean per image) and
         accuracy are measured during the pass, each image or batch before its own update. A network
-        whose weights overflowed gets nan.
+        whose weights overflowed gets nan, and is not trained any further (it could only give nan).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
@@ -471,7 +498,7 @@ class Networks:
         # is reported as such (nan), not with a screen of RuntimeWarnings (each part's thread says so too).
         with np.errstate(over="ignore", invalid="ignore"):
             part_outputs = self._on_parts(lambda p, part: self._train_part(part, int(batch_size)))
-            outputs = np.empty((count, len(self.runs), 10))
+            outputs = np.full((count, len(self.runs), 10), np.nan)  # (nan: set aside, see below)
             for n, (p, k) in self._where.items():
                 outputs[:, n] = part_outputs[p][:, k]
             errors = np.sum((self.labels[:, None, :] - outputs) ** 2, axis=(0, 2)) / count
@@ -479,7 +506,20 @@ class Networks:
         correct = np.argmax(outputs, axis=2) == np.argmax(self.labels, axis=1)[:, None]
         accuracies = np.mean(correct, axis=0)
         accuracies[~np.isfinite(errors)] = np.nan
+        self._set_aside_overflowed(errors)
         return errors, accuracies
+
+    def _set_aside_overflowed(self, errors: np.ndarray) -> None:
+        """Stop training the networks whose weights hold an inf or a nan: from there on every output is nan
+        (inf - inf, 0 x inf and anything with nan give nan), so more passes would only cost time."""
+        overflowed = set(self._overflowed)
+        for n in np.flatnonzero(~np.isfinite(errors)):
+            if n not in overflowed:
+                network = self._network(int(n))
+                if not (np.isfinite(network.weights_1_2).all() and np.isfinite(network.changes).all()):
+                    overflowed.add(int(n))
+        if len(overflowed) > len(self._overflowed):
+            self._split([self._network(n) for n in range(len(self.runs))], overflowed)
 
     def _train_part(self, part: _Part, batch_size: int) -> np.ndarray:
         """Train one part for a pass; return its outputs, (images, its networks, 10)."""

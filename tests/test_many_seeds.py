@@ -211,11 +211,20 @@ def test_an_alpha_far_too_large_gives_nan_in_the_books_loop_too(data, recwarn):
     """The compiled one-at-a-time steps report an overflowing network as nan, without warnings (the
     mini-batch loop: see the next test), and the other networks train on."""
     nets = Networks(data.images, data.labels, [Run(1, 100, 50.0, True), Run(1, 100, ALPHA), Run(2, 40, 80.0)])
+    alone = Networks(data.images, data.labels, [Run(1, 100, ALPHA)])
     for _ in range(3):
         errors, accuracies = nets.train_pass()
+        alone_errors, alone_accuracies = alone.train_pass()
+        assert errors[1] == pytest.approx(alone_errors[0], rel=1e-12) and accuracies[1] == alone_accuracies[0]
     assert np.isnan(errors[[0, 2]]).all() and np.isnan(accuracies[[0, 2]]).all()
+    assert sorted(nets._overflowed) == [0, 2]  # set aside: no longer trained
     assert np.isfinite(errors[1]) and 0.3 < accuracies[1] <= 1
     assert np.isnan(nets.evaluate(data.test_images, data.test_labels)[1][[0, 2]]).all()
+    nets.keep([2, 1])  # an overflowed network kept stays nan; the other goes on as alone
+    errors, accuracies = nets.train_pass()
+    alone_errors, alone_accuracies = alone.train_pass()
+    assert np.isnan(errors[0]) and np.isnan(accuracies[0]) and not np.isfinite(nets.weights([0])[0][1]).all()
+    assert errors[1] == pytest.approx(alone_errors[0], rel=1e-12) and accuracies[1] == alone_accuracies[0]
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
