@@ -14,7 +14,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 
 from instructor.gradebook import course_db_url
 from instructor.lms import LmsCollector
-from instructor.nbgrader_steps import GradingExecute, HideHiddenChecks, RestoreMissingCells, UnreadableNotebooks
+from instructor.nbgrader_steps import GradingExecute, GradingHooks, HideHiddenChecks, RestoreMissingCells
 from sqlalchemy.exc import SAWarning
 
 # nbgrader 0.9 builds each new submission's database rows before adding them to the session;
@@ -66,25 +66,34 @@ c.Execute.kernel_name = "python3"
 # goes on with the next cell and the next submission.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-# The lab's Execute step (instructor/nbgrader_steps.py): points come from the checks alone, a
-# kernel that dies costs only the rest of its notebook, a memory limit per kernel, the grading guard,
-# a 5-minute budget per notebook (a placeholder that never returns is called by several checks),
-# and the demonstration runs after the last check are skipped. It records what happened to each
-# notebook in course/grading_status/ for `python3 tasks.py autograde`'s summary.
+# The lab's Execute step (instructor/nbgrader_steps.py): every check runs in the grader, where the
+# student's code cannot reach it (instructor/checker.py); every kernel runs in the grading sandbox
+# (instructor/sandbox.py: bubblewrap; a copy of its own folder, no network, nothing of the course,
+# limits); a kernel that dies costs only the rest of its notebook; a 5-minute budget per notebook (a
+# placeholder that never returns is called by several checks); the demonstration runs after the
+# last check are skipped. It records what happened to each notebook, one verdict per check, in
+# course/grading_status/ (instructor/verdicts.py), which the summary, the report and the scan read.
+# Grading without the sandbox (sandbox = False, or `tasks.py autograde --no-sandbox`) is for
+# submissions you trust only; it warns on every run.
+c.GradingExecute.sandbox = True
 c.GradingExecute.notebook_timeout = 300
 c.GradingExecute.memory_limit_mb = 4096
 c.GradingExecute.status_dir = os.path.join(COURSE, "grading_status")
+# The assignment the lab's own tools work on, and where they write the summary and the integrity table.
+c.LabCourse.assignment = "ch8"
+c.LabCourse.summary = os.path.join("course", "autograde_summary.csv")
+c.LabCourse.integrity = os.path.join("course", "integrity.csv")
 c.Autograde.autograde_preprocessors = [
     GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata]
 # A file that is not a notebook (cut off while saving, not JSON) would make nbgrader skip the
 # student's remaining notebooks: it is taken out before grading and scored 0 with a page saying why.
-_unreadable = UnreadableNotebooks(status_dir=os.path.join(COURSE, "grading_status"),
-                                  release_dir=os.path.join(ROOT, "notebooks"),
-                                  autograded_dir=os.path.join(COURSE, "autograded"),
-                                  default_db_url=DB_URL)
-c.Autograde.pre_convert_hook = _unreadable.before
-c.Autograde.post_convert_hook = _unreadable.after
+# After each student, the same hooks scan the answer cells and (outside tasks.py autograde, which
+# does it once at the end) write the summary and the integrity table, so that `nbgrader autograde`
+# and the formgrader's Autograde button leave the same files as the lab's runner.
+_hooks = GradingHooks(course=ROOT, default_db_url=DB_URL)
+c.Autograde.pre_convert_hook = _hooks.before
+c.Autograde.post_convert_hook = _hooks.after
 # A student who deleted a graded test cell still gets it run: nbgrader puts it back. Its own
 # version of this step crashes when the cell before a deleted one is locked Markdown (KeyError),
 # so the lab uses a fixed one (instructor/nbgrader_steps.py) in the same place of the pipeline.

@@ -51,7 +51,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        plain = timed([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--GradingExecute.fork_kernels=False",
+        plain = timed([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--GradingExecute.sandbox=False", "--GradingExecute.fork_kernels=False",
                        "--GradingExecute.skip_after_last_check=False"], scratch_class(root / "plain", args.serial))
         one = timed(runner(scratch_class(root / "one", args.serial), "--jobs", "1"), root / "one")
         full = timed(runner(scratch_class(root / "all", args.students)), root / "all")

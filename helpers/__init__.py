@@ -17,6 +17,7 @@ _HOMES = {
     "failure": "helpers.grading",
     "number": "helpers.grading",
     "parts": "helpers.grading",
+    "row_counter": "helpers.grading",
     "LabData": "helpers.data",
     "flatten_images": "helpers.data",
     "load_lab_data": "helpers.data",

@@ -5,6 +5,10 @@ first turn it into plain floats (or say in words why they cannot), so that None,
 generator or an object that claims to equal everything loses the check with a sentence, not a
 traceback. ``call()`` runs the student's function and turns whatever it raises into such a
 sentence, naming the line of their cell where it happened.
+
+While a notebook is autograded the checks run in the grader, not in the student's kernel, and
+``call()`` reaches the student's functions across a data-only channel (instructor/checker.py); the
+sentences are the same either way, because both ways go through ``explain()``.
 """
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ import numbers
 import re
 import sys
 import textwrap
+import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,6 +83,52 @@ def _unnamed(text: str, check_cell: str) -> str:
     return re.sub(r"(?<![\w.])_[A-Za-z]\w*", lambda name: name[0].lstrip("_") if name[0] in private else name[0], text)
 
 
+_KINDS = ((KeyboardInterrupt, "interrupted"), (NotImplementedError, "not written"), (SystemExit, "exit"),
+          (MemoryError, "memory"), (RecursionError, "recursion"), (NameError, "name"))
+
+
+def error_facts(error: BaseException, check_cell: str = "") -> dict[str, str]:
+    """Return what a message needs to know about ``error``: its kind, type name, text and the student's line."""
+    if not check_cell:
+        tb = error.__traceback__
+        check_cell = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    kind = next((name for kinds, name in _KINDS if isinstance(error, kinds)), "error")
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 (an exception whose message itself fails)
+        text = ""
+    return {"kind": kind, "ename": type(error).__name__, "evalue": _short(_unnamed(text, check_cell)),
+            "where": _where(error, check_cell)}
+
+
+def explain(call: str, facts: dict[str, str], hint: str = "") -> CheckFailed:
+    """Return a CheckFailed saying why ``call`` did not give an answer, in words a beginner can act on."""
+    kind, where = facts.get("kind", "error"), str(facts.get("where", ""))[:2 * _LONG]
+    ename, evalue = _short(facts.get("ename", "Exception"))[:60], _short(facts.get("evalue", ""))
+    if kind == "interrupted":
+        text = f"{call} did not finish: it was stopped after running too long. Look for a loop that never ends."
+    elif kind == "not written":
+        text = f"{call} is not written yet: replace the `raise NotImplementedError(...)` line with your code."
+    elif kind == "exit":
+        text = (f"{call} tried to end the program (exit(), quit() or sys.exit()){where}. Remove that "
+                "line: a function hands back its result with `return`.")
+    elif kind == "memory":
+        text = (f"{call} ran out of memory{where}: it asked for an array far too large. Check the "
+                "shapes of the arrays it creates (np.zeros((10000, 10000)) alone needs 800 MB).")
+    elif kind == "recursion":
+        text = f"{call} calls itself again and again without end (RecursionError){where}."
+    elif kind == "name":
+        text = (f"{call} uses a name that does not exist here: {evalue}{where}. "
+                "Check the spelling, and use the function's arguments rather than variables from other cells.")
+    else:
+        text = f"{call} failed with {ename}: {evalue}{where}"
+        if not text.endswith("."):
+            text += "."
+    failed = CheckFailed(f"{text} {hint}".strip())
+    failed.kind = kind  # what happened, for the grader's record ("interrupted": it ran past the time limit)
+    return failed
+
+
 def failure(call: str, error: BaseException, hint: str = "", check_cell: str = "") -> CheckFailed:
     """Return a CheckFailed saying why ``call`` did not give an answer, in words a beginner can act on.
 
@@ -85,58 +136,116 @@ def failure(call: str, error: BaseException, hint: str = "", check_cell: str = "
     """
     if isinstance(error, CheckFailed):
         return error
-    if not check_cell:
-        tb = error.__traceback__
-        check_cell = tb.tb_frame.f_code.co_filename if tb is not None else ""
-    where = _where(error, check_cell)
-    if isinstance(error, KeyboardInterrupt):
-        text = f"{call} did not finish: it was stopped after running too long. Look for a loop that never ends."
-    elif isinstance(error, NotImplementedError):
-        text = f"{call} is not written yet: replace the `raise NotImplementedError(...)` line with your code."
-    elif isinstance(error, SystemExit):
-        text = (f"{call} tried to end the program (exit(), quit() or sys.exit()){where}. Remove that "
-                "line: a function hands back its result with `return`.")
-    elif isinstance(error, MemoryError):
-        text = (f"{call} ran out of memory{where}: it asked for an array far too large. Check the "
-                "shapes of the arrays it creates (np.zeros((10000, 10000)) alone needs 800 MB).")
-    elif isinstance(error, RecursionError):
-        text = f"{call} calls itself again and again without end (RecursionError){where}."
-    elif isinstance(error, NameError):
-        text = (f"{call} uses a name that does not exist here: {_short(_unnamed(str(error), check_cell))}{where}. "
-                "Check the spelling, and use the function's arguments rather than variables from other cells.")
-    else:
-        text = f"{call} failed with {type(error).__name__}: {_short(_unnamed(str(error), check_cell))}{where}"
-        if not text.endswith("."):
-            text += "."
-    return CheckFailed(f"{text} {hint}".strip())
+    return explain(call, error_facts(error, check_cell), hint)
 
 
-def call(label: str, function: Callable[..., Any] | str, *args: Any, hint: str = "", **kwargs: Any) -> Any:
+class Foreign:
+    """A value that stayed in the student's process while grading: only what it is came across."""
+
+    def __init__(self, description: str, generator: bool = False):
+        self.description, self.generator = description, generator
+
+    def __repr__(self) -> str:
+        return f"<{self.description}>"
+
+
+class RowCounter(np.ndarray):
+    """An array that counts how often single rows are read from it (shared by its slices and rows)."""
+
+    _ch8_counter: list[int] | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._ch8_counter = getattr(obj, "_ch8_counter", None)
+
+    def __getitem__(self, key: Any) -> Any:
+        if self._ch8_counter is not None:
+            self._ch8_counter[0] += 1
+        return np.ndarray.__getitem__(self, key)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._ch8_counter is not None:
+            self._ch8_counter[0] += len(self)
+        return np.ndarray.__iter__(self)
+
+    @property
+    def reads(self) -> int:
+        """How many single rows were read so far."""
+        return self._ch8_counter[0] if self._ch8_counter is not None else 0
+
+
+def row_counter(values: np.ndarray) -> RowCounter:
+    """Return a view of ``values`` that counts the single rows read from it (``.reads``)."""
+    view = np.asarray(values).view(RowCounter)
+    view._ch8_counter = [0]
+    return view
+
+
+_ROUTE = threading.local()  # while the grader checks a notebook: how to reach the student's functions
+
+
+@contextlib.contextmanager
+def calls_through(remote: Callable[..., Any]) -> Iterator[None]:
+    """Within this block (in this thread), call() reaches functions named by a string through ``remote``."""
+    _ROUTE.remote = remote
+    try:
+        yield
+    finally:
+        _ROUTE.remote = None
+
+
+def not_defined(name: str) -> CheckFailed:
+    """Return the CheckFailed for a function whose cell has not run yet."""
+    return CheckFailed(f"{name}() is not defined yet: run the cell where you wrote `def {name}(...)` first "
+                       "(if it shows an error, fix that first), then this check again.")
+
+
+def not_a_function(label: str, value: Any) -> CheckFailed:
+    """Return the CheckFailed for a name that holds something other than a function."""
+    return CheckFailed(f"{label} should be a function, but it is {describe(value)}. Define it with "
+                       "`def ...(...):` and do not reuse its name for a value afterwards.")
+
+
+def a_generator(label: str, result: Any) -> CheckFailed:
+    """Return the CheckFailed for a function that handed back a generator."""
+    return CheckFailed(f"{label} returned {describe(result)}. Its code does not even run until someone "
+                       "loops over it.")
+
+
+def call(label: str, function: Callable[..., Any] | str, *args: Any, hint: str = "",
+         notebook_vars: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """Return ``function(*args, **kwargs)``; anything it raises becomes a CheckFailed naming ``label``.
 
-    ``function`` may be a name, looked up where the check runs: a function that was never defined
-    (its cell not run yet) then gets a sentence too. What the function writes to stderr (warnings
-    included) is shown as ordinary output: nbgrader would take any stderr text as a failed check.
-    A generator is refused at once: its code has not even run, so no later look at it is fair.
+    ``function`` may be a name, looked up in the notebook: a function that was never defined (its
+    cell not run yet) then gets a sentence too. ``notebook_vars`` gives notebook variables other
+    values for the length of the call (to tell a function that reads them from one that does not).
+    What the function writes to stderr (warnings included) is shown as ordinary output: nbgrader
+    would take any stderr text as a failed check. A generator is refused at once: its code has not
+    even run, so no later look at it is fair.
     """
-    caller = sys._getframe(1)  # the check's cell: its globals are the notebook's variables
-    if isinstance(function, str):
-        name, scope = function, caller.f_globals
-        if name not in scope:
-            raise CheckFailed(f"{name}() is not defined yet: run the cell where you wrote `def {name}(...)` first "
-                              "(if it shows an error, fix that first), then this check again.")
-        function = scope[name]
-    if not callable(function):
-        raise CheckFailed(f"{label} should be a function, but it is {describe(function)}. Define it with "
-                          "`def ...(...):` and do not reuse its name for a value afterwards.")
-    try:
-        with contextlib.redirect_stderr(sys.stdout):
-            result = function(*args, **kwargs)
-    except BaseException as error:  # includes the interrupt of an endless loop and sys.exit()
-        raise failure(label, error, hint, check_cell=caller.f_code.co_filename) from None
-    if isinstance(result, types.GeneratorType):
-        raise CheckFailed(f"{label} returned {describe(result)}. Its code does not even run until someone "
-                          "loops over it.")
+    remote = getattr(_ROUTE, "remote", None)
+    if isinstance(function, str) and remote is not None:
+        result = remote(label, function, args, kwargs, notebook_vars or {}, hint)
+    else:
+        caller = sys._getframe(1)  # the check's cell: its globals are the notebook's variables
+        if isinstance(function, str):
+            if function not in caller.f_globals:
+                raise not_defined(function)
+            function = caller.f_globals[function]
+        if not callable(function):
+            raise not_a_function(label, function)
+        saved = {name: caller.f_globals[name] for name in notebook_vars or {} if name in caller.f_globals}
+        caller.f_globals.update(notebook_vars or {})
+        try:
+            with contextlib.redirect_stderr(sys.stdout):
+                result = function(*args, **kwargs)
+        except BaseException as error:  # includes the interrupt of an endless loop and sys.exit()
+            raise failure(label, error, hint, check_cell=caller.f_code.co_filename) from None
+        finally:
+            for name in notebook_vars or {}:
+                caller.f_globals.pop(name, None)
+            caller.f_globals.update(saved)
+    if isinstance(result, types.GeneratorType) or isinstance(result, Foreign) and result.generator:
+        raise a_generator(label, result)
     return result
 
 
@@ -144,6 +253,8 @@ def describe(value: Any) -> str:
     """Return a short phrase for what ``value`` is ("None", "a list of 3 items", "an array of shape (5, 10)")."""
     if value is None:
         return "None (a function without `return` gives None)"
+    if isinstance(value, Foreign):
+        return value.description
     if isinstance(value, (bool, np.bool_)):
         return f"the truth value {bool(value)}"
     if isinstance(value, (int, float, np.integer, np.floating)):

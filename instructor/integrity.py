@@ -6,23 +6,27 @@ Reads every cell a student could have written in every submission (answer cells 
 added; locked cells are replaced by the originals before grading anyway) and flags code that
 rebinds the checks' helpers, NumPy or builtins, reaches into ``sys.modules``, IPython's hooks or
 the calling frames (where hidden checks run), ends or signals the process, or runs code built from
-strings. It also lists what the grading guard had to put back while grading
-(course/grading_status/). The result is a table on screen and course/integrity.csv (student,
-notebook, cell, line, why, code). A flag is a reason to look, never a verdict: it changes no grade.
+strings, reads files or starts programs. It also lists what the grading records say happened
+while grading (instructor/verdicts.py): a check whose channel to the kernel broke, or that the
+kernel never served, is a sign of code that tampers with its own process. The result is a table on
+screen and the course's integrity CSV (course/integrity.csv: student, notebook, cell, line, why,
+code). A flag is a reason to look, never a verdict: it changes no grade (grades are decided in the
+grader, where no answer cell can reach: instructor/checker.py).
 """
 from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import json
 import sys
-from dataclasses import astuple, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import nbformat
 
-ASSIGNMENT = "ch8"
+from instructor.settings import CourseSettings, course_settings
+from instructor.summary import write_csv
+from instructor.verdicts import read_records
 _PROCESS = {"os._exit": "ends the Python process (os._exit)", "os.kill": "sends a signal to a process (os.kill)",
             "os.abort": "aborts the Python process", "os.system": "runs a shell command",
             "os.fork": "forks the Python process", "sys.exit": "ends the program (sys.exit)",
@@ -35,7 +39,7 @@ _SYS = {"modules": "touches sys.modules (the import system the checks rely on)",
         "(nbgrader reads a shown value as partial credit)", "_getframe": "looks at the calling code's frames",
         "audit": "touches the audit hooks", "addaudithook": "touches the audit hooks",
         "setrecursionlimit": "changes the recursion limit"}
-_INTROSPECTION = {"__subclasses__": "searches all classes (how the grading guard could be found)",
+_INTROSPECTION = {"__subclasses__": "searches all classes (looks for the grading machinery)",
                   "__globals__": "reaches a function's global names", "__closure__": "reaches a function's hidden state",
                   "__code__": "reads or replaces a function's code", "f_back": "walks up to the calling code's frames",
                   "f_globals": "reads the calling code's variables", "f_locals": "reads the calling code's variables",
@@ -307,34 +311,61 @@ def scan_notebook(path: Path, student: str, given: set[str]) -> list[Flag]:
     return flags
 
 
-def runtime_flags(status_dir: Path) -> list[Flag]:
-    """Return what the grading guard had to put back while grading (course/grading_status/)."""
+_WHILE_GRADING = {
+    "channel": "while grading: the check lost its channel to the kernel (code that ends or rewires its own "
+               "process, threads, IPython hooks?)",
+    "no answer": "while grading: the kernel never served the check (something in the notebook took over its "
+                 "Python process?)",
+}
+
+
+def runtime_flags(settings: CourseSettings, student: str) -> list[Flag]:
+    """Return what the grading records of ``student`` say happened while grading that a person should read."""
     flags = []
-    for path in sorted(status_dir.glob("*/*.json")):
-        record = json.loads(path.read_text())
-        for event in record.get("restored", []):
-            names = ", ".join(event["names"][:8]) + (" ..." if len(event["names"]) > 8 else "")
-            flags.append(Flag(record["student"], record["notebook"], event["cell"] or "", 0,
-                              f"while grading: rebound before this check and put back: {names}", ""))
+    for record in read_records(settings.status_dir, student):
+        for verdict in record.verdicts:
+            if verdict.why in _WHILE_GRADING:
+                flags.append(Flag(student, record.notebook, verdict.check, 0, _WHILE_GRADING[verdict.why],
+                                  verdict.message[:120]))
     return flags
 
 
-def scan_course(course: Path, assignment: str = ASSIGNMENT) -> list[Flag]:
-    """Return every flag for every submission in course/submitted/, plus the guard's records."""
+def scan_student(settings: CourseSettings, student: str) -> list[Flag]:
+    """Return every flag for one student's submission; keep them in the student's grading folder too."""
+    given = {path.stem: given_names(path) for path in (settings.release / settings.assignment).glob("*.ipynb")}
     flags: list[Flag] = []
-    given = {path.stem: given_names(path) for path in (course / "notebooks" / assignment).glob("*.ipynb")}
-    for path in sorted((course / "course" / "submitted").glob(f"*/{assignment}/*.ipynb")):
-        flags += scan_notebook(path, path.parts[-3], given.get(path.stem, set()))
-    return flags + runtime_flags(course / "course" / "grading_status")
+    for path in sorted(settings.submission(student).glob("*.ipynb")):
+        flags += scan_notebook(path, student, given.get(path.stem, set()))
+    flags += runtime_flags(settings, student)
+    keep = settings.status_dir / student / "integrity.json"
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    keep.write_text(json.dumps([asdict(flag) for flag in flags]))
+    return flags
 
 
-def write_csv(flags: list[Flag], path: Path) -> None:
-    """Write the flags to ``path`` as CSV with a header row."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([f.name for f in fields(Flag)])
-        writer.writerows(astuple(flag) for flag in flags)
+def scan_course(settings: CourseSettings) -> list[Flag]:
+    """Return every flag for every submission of the course, plus what the grading records say."""
+    flags: list[Flag] = []
+    for folder in sorted(settings.submitted.glob(f"*/{settings.assignment}")):
+        flags += scan_student(settings, folder.parent.name)
+    return flags
+
+
+def kept_flags(settings: CourseSettings) -> list[Flag]:
+    """Return the flags kept by the last scan of each student (without scanning again)."""
+    flags = []
+    for path in sorted(settings.status_dir.glob("*/integrity.json")):
+        try:
+            flags += [Flag(**row) for row in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            continue
+    return flags
+
+
+def write_table(settings: CourseSettings, flags: list[Flag]) -> None:
+    """Write the flags to the course's integrity CSV with a header row."""
+    write_csv(settings.integrity, [f.name for f in fields(Flag)], [
+        {key: str(value) for key, value in asdict(flag).items()} for flag in flags])
 
 
 def table(flags: list[Flag]) -> str:
@@ -352,14 +383,15 @@ def table(flags: list[Flag]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Scan the course's submissions, print the table and write course/integrity.csv."""
+    """Scan the course's submissions, print the table and write the integrity CSV."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder (default: here)")
     args = parser.parse_args(argv)
-    flags = scan_course(args.course)
-    write_csv(flags, args.course / "course" / "integrity.csv")
+    settings = course_settings(args.course.resolve())
+    flags = scan_course(settings)
+    write_table(settings, flags)
     print(table(flags))
-    print(f"Written: {args.course / 'course' / 'integrity.csv'}")
+    print(f"Written: {settings.integrity}")
     return 0
 
 

@@ -10,12 +10,16 @@ decide its points:
     (0 points) and say why in words; the student's other notebooks are graded as usual;
   * each kernel gets a memory limit, so one student's runaway array cannot take the machine (and
     the other students being graded beside it) down; a too large array raises MemoryError instead;
-  * the grading guard (instructor/guard.py) puts back anything a student cell rebound in helpers,
-    NumPy or builtins before every check, and reports it;
+  * every check runs in the grader, not in the student's kernel (instructor/checker.py): the kernel
+    only serves the calls the check makes to the student's functions, across a data-only channel,
+    so nothing a student cell does to its own process can change a verdict;
+  * the kernel runs in the grading sandbox (instructor/sandbox.py): it sees a copy of its own
+    folder and nothing else of the course, has no network, and nothing it starts outlives it;
   * the whole notebook has a time budget on top of nbgrader's per-cell limit;
   * the demonstration cells after the notebook's last check are not run: no grade depends on them;
   * a flood of printing is cut in the grader, before it fills the grader's memory.
-It writes what happened to each notebook to ``status_dir`` (read by ``python3 tasks.py autograde``).
+It writes what happened to each notebook, with one verdict per check, to ``status_dir``
+(instructor/verdicts.py): the summary, the report and the integrity table read it.
 
 ``HideHiddenChecks`` (feedback): whatever a hidden check raised, its cell shows one sentence, and
 no output anywhere repeats a line of hidden check code.
@@ -31,24 +35,24 @@ the cell goes after the nearest earlier cell that is present.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
-from instructor.guard import BOOTSTRAP, RESTORE
+from instructor.checker import SETUP_SUFFIXES, CheckRun, notebook_namespace
+from instructor.verdicts import NOT_RUN, STOPPED, Record, Verdict, error_output, note, outputs, write_record
 
-NOT_RUN = "NotRun"  # ename of the error output put in a graded cell that grading could not run
-STOPPED = "KernelStopped"  # ename of the error output in the cell during which the kernel died
 _OWN_ERRORS = {"CheckFailed", NOT_RUN, STOPPED}  # errors whose message is already meant for students
 
 
@@ -63,17 +67,6 @@ def _is_check(cell: NotebookNode) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def _error(ename: str, message: str) -> NotebookNode:
-    """Return an error output whose whole traceback is ``message`` (no code, no frames)."""
-    return nbformat.v4.new_output("error", ename=ename, evalue=message,
-                                  traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
-
-
-def _note(text: str) -> NotebookNode:
-    """Return a plain stdout output."""
-    return nbformat.v4.new_output("stream", name="stdout", text=text)
-
-
 def death_reason(returncode: int | None) -> str:
     """Return, in words, why a kernel process ended with ``returncode`` (negative: a signal)."""
     if returncode is None:
@@ -85,6 +78,8 @@ def death_reason(returncode: int | None) -> str:
                     "of memory")
         if number == signal.SIGSEGV:
             return "crashed inside compiled code (segmentation fault, signal 11)"
+        if number == signal.SIGXCPU:
+            return "used up its CPU time (signal 24, SIGXCPU)"
         try:
             name = signal.Signals(number).name
         except ValueError:
@@ -96,7 +91,7 @@ def death_reason(returncode: int | None) -> str:
 
 
 class GradingExecute(Execute):
-    """nbgrader's Execute for untrusted notebooks: points from checks only, isolated crashes, a guard."""
+    """nbgrader's Execute for untrusted notebooks: sealed checks, a sandboxed kernel, isolated crashes."""
 
     notebook_timeout = Integer(
         300, help="Seconds one notebook may run in all; later cells get what is left (at least 1 s)."
@@ -107,27 +102,42 @@ class GradingExecute(Execute):
     skip_after_last_check = Bool(
         True, help="Do not run the cells after a notebook's last graded cell (no grade depends on them)."
     ).tag(config=True)
-    guard = Bool(True, help="Restore helpers, NumPy and builtins before every check (instructor/guard.py).").tag(config=True)
+    sandbox = Bool(
+        True, help="Run every grading kernel in the bubblewrap sandbox (instructor/sandbox.py). Turn off only "
+                   "where every submission is trusted: a warning says so on every run."
+    ).tag(config=True)
     output_limit = Integer(
         20_000, help="Characters of printed text kept per cell; the rest is dropped while it arrives."
     ).tag(config=True)
-    status_dir = Unicode("", help="Folder for one JSON record per graded notebook ('' for none).").tag(config=True)
+    status_dir = Unicode("", help="Folder for one record per graded notebook ('' for none).").tag(config=True)
     # One stream output per cell and stream, however the kernel happened to flush its prints, so that
     # the same submission always gives the same autograded notebook.
     coalesce_streams = Bool(True).tag(config=True)
     fork_kernels = Bool(
-        True, help="Fork kernels from a warm process (instructor/forkserver.py) instead of starting Python each time."
+        True, help="Fork kernels from a warm process (instructor/forkserver.py); the sandbox needs it."
     ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if self.fork_kernels and os.name == "posix":
+        if not self.sandbox:
+            self.log.warning("GRADING WITHOUT THE SANDBOX (GradingExecute.sandbox = False): the students' code runs "
+                             "with your rights, can read the solutions and the gradebook and can leave processes "
+                             "behind. Only for submissions you trust.")
+        elif os.name == "posix":
+            from instructor.sandbox import problem
+
+            missing = problem()
+            if missing:
+                # SystemExit, not an exception: nbgrader would log an exception and go on to the next student
+                self.log.error(missing)
+                raise SystemExit(f"Autograding stopped: {missing}")
+        if (self.fork_kernels or self.sandbox) and os.name == "posix":
             from instructor.forkserver import ForkingKernelManager
 
             self.kernel_manager_class = ForkingKernelManager
 
     def preprocess(self, nb: NotebookNode, resources: dict | None = None, km=None):
-        """Run the notebook cell by cell as nbgrader does, with the protections described above."""
+        """Run the notebook cell by cell, each check sealed in the grader, and record one verdict per check."""
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)
@@ -135,57 +145,102 @@ class GradingExecute(Execute):
         self._check_assign_resources(resources)
         self.start_clock()
         started = time.monotonic()
-        self._record = {"status": "graded", "reason": "", "restored": [], "guard": "off"}
+        info = (resources or {}).get("nbgrader", {})
+        self._record = Record(info.get("student", ""), info.get("notebook", ""), sandbox="on" if self.sandbox else "off")
+        sources = self._source_cells(info)
+        self._namespace = None
+        self._setup_sources = [sources[name] for name in sources if name.endswith(SETUP_SUFFIXES)]
         last = max((i for i, cell in enumerate(nb.cells) if _grade_id(cell) and (
             cell.metadata.nbgrader.get("grade") or cell.metadata.nbgrader.get("solution"))), default=len(nb.cells))
         stop: str | None = None  # why the remaining cells do not run
         with self.setup_kernel():
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            self._prepare_kernel()
+            reply = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+            self._limit_memory_unsandboxed()
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code":
                     continue
                 if stop is None and self.skip_after_last_check and index > last:
-                    cell.outputs = [_note("(not run while grading: no check depends on this cell)\n")]
+                    cell.outputs = [note("(not run while grading: no check depends on this cell)\n")]
                     continue
                 if stop is None and time.monotonic() >= self._deadline:
                     stop = (f"the notebook used up its {self.notebook_timeout} s of grading time before this "
                             "cell")
-                    self._partly(f"time budget of {self.notebook_timeout} s spent before cell {_grade_id(cell) or index}")
+                    self._record.partly(f"time budget of {self.notebook_timeout} s spent before cell "
+                                        f"{_grade_id(cell) or index}")
                 if stop is not None:
                     self._mark_not_run(cell, stop)
                     continue
-                self._last_status, self._exit_asked = "error", False
+                self._last_status, self._exit_asked, self._interrupts = "error", False, 0
                 try:
-                    if _is_check(cell) and self.guard:
-                        self._restore(cell)
-                    self.preprocess_cell(cell, resources, index)
+                    if _is_check(cell):
+                        self._run_check(cell, resources, index, sources.get(_grade_id(cell), cell.source))
+                    else:
+                        self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     reason = death_reason(self._returncode())
                     # What a dying process printed last, and whether its cell got a number, depends on
                     # timing: the cell keeps only the explanation, so a regrade gives the same page.
                     cell.execution_count = None
-                    cell.outputs = [_error(STOPPED, (
-                        f"The Python process running this notebook {reason} while this cell ran. This "
-                        "cell and the ones after it did not run and score 0; the checks above keep "
-                        "their points."))]
+                    message = (f"The Python process running this notebook {reason} while this cell ran. This "
+                               "cell and the ones after it did not run and score 0; the checks above keep "
+                               "their points.")
+                    cell.outputs = [error_output(STOPPED, message)]
+                    if _is_check(cell):
+                        self._verdict(cell, "kernel stopped", message)
                     stop = f"the Python process running the notebook {reason} earlier (see above)"
-                    self._partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
+                    self._record.partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
                     continue
-                if _is_check(cell):
-                    self._judge_by_reply(cell)
                 if getattr(self, "_exit_asked", False):
                     reason = death_reason(0)
-                    cell.outputs.append(_note(
+                    cell.outputs.append(note(
                         "The notebook called exit() or quit() here, which ends its Python process: the "
                         "cells after this one did not run and their checks score 0.\n"))
                     stop = "exit() or quit() ended the notebook's Python process earlier (see above)"
-                    self._partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
+                    self._record.partly(f"the kernel {reason} in cell {_grade_id(cell) or index}")
         self.set_widgets_metadata()
-        self._record["seconds"] = round(time.monotonic() - started, 2)
-        self._write_status(resources or {})
+        self._record.seconds = round(time.monotonic() - started, 2)
+        if self.status_dir and self._record.student:
+            write_record(Path(self.status_dir), self._record)
         return self.nb, self.resources
+
+    # -- the checks, sealed ---------------------------------------------------------------------
+    def _source_cells(self, info: dict) -> dict[str, str]:
+        """Return {grade_id: source} of the notebook's source cells, from the gradebook (the instructor's own)."""
+        if not info.get("db_url"):
+            return {}
+        from nbgrader.api import Gradebook, MissingEntry
+
+        course_id = self.config.get("CourseDirectory", {}).get("course_id", "default")
+        try:
+            with Gradebook(info["db_url"], course_id) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                return {cell.name: cell.source for cell in notebook.source_cells}
+        except MissingEntry:
+            return {}
+
+    def _run_check(self, cell: NotebookNode, resources: dict, index: int, source: str) -> None:
+        """Run a check in the grader while the kernel serves its calls; write its verdict into the cell."""
+        if self._namespace is None:
+            self._namespace = notebook_namespace(self._setup_sources)
+        run = CheckRun(_grade_id(cell), source, self._namespace, Path(getattr(self.km, "kernel_dir", tempfile.gettempdir())),
+                       timeout=self.cell_timeout(cell) + 10)
+        serving = nbformat.v4.new_code_cell(run.serve_code(), metadata=cell.metadata)
+        try:
+            self.preprocess_cell(serving, resources, index)
+        finally:
+            outcome = run.finish()
+            self.nb.cells[index] = cell  # nbclient put the serving cell in its place; the check's own cell stays
+        cell.execution_count = serving.execution_count
+        verdict = self._verdict(cell, outcome.why, "" if outcome.passed else outcome.evalue, outcome.printed)
+        cell.outputs = outputs(verdict, serving.outputs, outcome.ename, outcome.traceback)
+
+    def _verdict(self, cell: NotebookNode, why: str, message: str, printed: str = "") -> Verdict:
+        """Record (and return) the verdict of one check cell."""
+        points = float(cell.metadata.nbgrader.get("points", 0))
+        verdict = Verdict(_grade_id(cell), points if why == "passed" else 0.0, points, why, message, printed)
+        self._record.verdicts = [v for v in self._record.verdicts if v.check != verdict.check] + [verdict]
+        return verdict
 
     # -- the notebook's clock -------------------------------------------------------------------
     def start_clock(self) -> None:
@@ -198,37 +253,33 @@ class GradingExecute(Execute):
         left = int(self._deadline - time.monotonic())
         return max(1, min(self.timeout, left))
 
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
+        """Interrupt a cell that ran too long; if it is still running one timeout later, end the kernel."""
+        self._interrupts = getattr(self, "_interrupts", 0) + 1
+        if self._interrupts > 1:  # the interrupt was caught or ignored: no wait of the grader is unbounded
+            self.log.error("The kernel ignored the interrupt; ending it")
+            await ensure_async(self.km.shutdown_kernel(now=True))
+            raise DeadKernelError("the kernel did not stop when interrupted")
+        return await super()._async_handle_timeout(timeout, cell)
+
     # -- the kernel -------------------------------------------------------------------------------
-    def _quietly(self, code: str, **expressions: str) -> dict:
-        """Run ``code`` in the kernel without output or history; return the reply's content."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
-        reply = self.wait_for_reply(msg_id)
-        return reply["content"] if reply else {"status": "error", "ename": "no reply"}
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Start the kernel with this notebook's limits (the sandbox applies them before any student code)."""
+        if self.km is not None and hasattr(self.km, "limits"):
+            self.km.sandbox = self.sandbox
+            self.km.limits = {"memory_mb": self.memory_limit_mb,
+                              "cpu_seconds": self.notebook_timeout + 30 if self.notebook_timeout > 0 else 0}
+        await super().async_start_new_kernel(**kwargs)
 
-    def _prepare_kernel(self) -> None:
-        """Set the kernel's memory limit and install the grading guard, before any student code runs."""
-        if self.memory_limit_mb > 0:
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    def _limit_memory_unsandboxed(self) -> None:
+        """Without the sandbox, ask the kernel itself to limit its memory (trusted submissions only)."""
+        if not self.sandbox and self.memory_limit_mb > 0:
             limit = self.memory_limit_mb * 2 ** 20
-            self._quietly("import resource as _r\nif hasattr(_r, 'RLIMIT_AS'):\n"
-                          f"    _r.setrlimit(_r.RLIMIT_AS, ({limit}, {limit}))\ndel _r")
-        if self.guard:
-            reply = self._quietly(BOOTSTRAP)
-            self._record["guard"] = "on" if reply.get("status") == "ok" else "failed to start"
-            if reply.get("status") != "ok":
-                self.log.warning("The grading guard did not start: %s", reply.get("evalue", reply.get("ename")))
-
-    def _restore(self, cell: NotebookNode) -> None:
-        """Put back what a student cell rebound in helpers/NumPy/builtins; record it for the instructor."""
-        if self._record["guard"] != "on":
-            return
-        reply = self._quietly("", restored=RESTORE)
-        result = reply.get("user_expressions", {}).get("restored", {})
-        if result.get("status") != "ok":
-            self._record["restored"].append({"cell": _grade_id(cell), "names": ["(the grading guard itself was removed)"]})
-            return
-        names = ast.literal_eval(result["data"]["text/plain"])
-        if names:
-            self._record["restored"].append({"cell": _grade_id(cell), "names": names})
+            msg_id = self.kc.execute(f"import resource as _r\n_r.setrlimit(_r.RLIMIT_AS, ({limit}, {limit}))\ndel _r",
+                                     silent=True, store_history=False)
+            self.wait_for_reply(msg_id)
 
     def _returncode(self) -> int | None:
         """Return the dead kernel's exit status (negative: the signal that ended it), if known."""
@@ -261,44 +312,14 @@ class GradingExecute(Execute):
         # here, at the same cell every time, rather than wherever the shutdown happens to land.
         self._exit_asked = any(p.get("source") == "ask_exit" for p in content.get("payload", []))
 
-    def _judge_by_reply(self, cell: NotebookNode) -> None:
-        """Make a check's outputs say what its reply said: points if and only if it raised nothing.
-
-        nbgrader scores a cell 0 for any text on stderr or any error output, and reads a displayed
-        value as partial credit; none of them is the check's verdict. A check that finished keeps
-        its text, relabelled as plain output.
-        """
-        passed = getattr(self, "_last_status", "error") == "ok"
-        for index, output in enumerate(cell.outputs):
-            kind = output.get("output_type")
-            if kind == "execute_result":  # a check ends in a statement: a value here is the student's
-                output["output_type"] = "display_data"
-                output.pop("execution_count", None)
-            elif passed and kind == "stream" and output.get("name") == "stderr":
-                output["name"] = "stdout"
-            elif passed and kind == "error":  # shown by the student's own code, not raised by the check
-                cell.outputs[index] = _note(f"{output.get('ename', '')}: {output.get('evalue', '')}\n")
-
     def _mark_not_run(self, cell: NotebookNode, why: str) -> None:
         """Give a cell that grading could not run an explanation (and 0 points if it is a check)."""
         if _is_check(cell):
-            cell.outputs = [_error(NOT_RUN, f"This check did not run: {why}. It scores 0.")]
+            message = f"This check did not run: {why}. It scores 0."
+            cell.outputs = [error_output(NOT_RUN, message)]
+            self._verdict(cell, "not run", message)
         else:
-            cell.outputs = [_note(f"(not run: {why})\n")]
-
-    def _partly(self, reason: str) -> None:
-        """Record that this notebook was only partly graded, and why (first reason wins)."""
-        if self._record["status"] == "graded":
-            self._record.update(status="partly graded", reason=reason)
-
-    def _write_status(self, resources: dict) -> None:
-        """Write this notebook's grading record to status_dir/<student>/<notebook>.json."""
-        info = resources.get("nbgrader", {})
-        if not self.status_dir or "student" not in info:
-            return
-        path = Path(self.status_dir) / info["student"] / f"{info['notebook']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"student": info["student"], "notebook": info["notebook"], **self._record}))
+            cell.outputs = [note(f"(not run: {why})\n")]
 
 
 class HideHiddenChecks(NbGraderPreprocessor):
@@ -336,7 +357,7 @@ class HideHiddenChecks(NbGraderPreprocessor):
     def _one_sentence(output: NotebookNode, hidden: bool) -> NotebookNode:
         """Return an error output that is only a sentence for the student."""
         if output.ename in _OWN_ERRORS:
-            return _error(output.ename, output.evalue)
+            return error_output(output.ename, output.evalue)
         if not hidden:
             return output  # a visible check's traceback shows visible code only
         if output.ename in ("KeyboardInterrupt", "CellTimeoutError"):
@@ -347,7 +368,7 @@ class HideHiddenChecks(NbGraderPreprocessor):
             words = (f"This hidden check stopped with an error ({output.ename}) while it used your answer, "
                      "so it could not give its points. Compare what your function returns (types and shapes) "
                      "with what its docstring asks for.")
-        return _error("CheckFailed", words)
+        return error_output("CheckFailed", words)
 
     @staticmethod
     def _without(output: NotebookNode, hidden_lines: set[str]) -> NotebookNode:
@@ -440,19 +461,19 @@ class UnreadableNotebooks:
                    "save it (File → Save Notebook) and ask your instructor about handing it in again.")
         page = nbformat.read(self.release_dir / assignment / f"{notebook}.ipynb", as_version=4)
         page.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Not graded.** {message}"))
+        record = Record(student, notebook, "not graded", f"{notebook}.ipynb could not be read: {reason}", sandbox="")
         for cell in page.cells:
             if _is_check(cell):
-                cell.outputs = [_error(NOT_RUN, message)]
+                points = float(cell.metadata.nbgrader.get("points", 0))
+                verdict = Verdict(_grade_id(cell), 0.0, points, "unreadable", message)
+                record.verdicts.append(verdict)
+                cell.outputs = outputs(verdict, [], NOT_RUN)
         out = self.autograded_dir / student / assignment / f"{notebook}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.chmod(0o644)  # nbgrader leaves autograded files read-only
         nbformat.write(page, out)
-        status = self.status_dir / student / f"{notebook}.json"
-        status.parent.mkdir(parents=True, exist_ok=True)
-        status.write_text(json.dumps({"student": student, "notebook": notebook, "status": "not graded",
-                                      "reason": f"{notebook}.ipynb could not be read: {reason}",
-                                      "restored": []}))
+        write_record(self.status_dir, record)
 
     def _db_url(self) -> str:
         """Return the gradebook URL of the running nbgrader command (command-line settings included)."""
@@ -461,6 +482,48 @@ class UnreadableNotebooks:
         app = Application.instance() if Application.initialized() else None
         coursedir = getattr(app, "coursedir", None)
         return getattr(coursedir, "db_url", None) or self.default_db_url
+
+
+class GradingHooks(UnreadableNotebooks):
+    """Autograde's pre/post-convert hooks, whoever runs autograde (tasks.py, nbgrader, the formgrader).
+
+    Before a submission: take out files that are not notebooks. After it: score those 0 with a page
+    that says why, scan the student's answer cells (instructor/integrity.py), and, unless the lab's
+    runner is in charge (it does it once at the end), write the course's summary and integrity CSVs
+    again from the grading records.
+    """
+
+    def __init__(self, course: str, default_db_url: str):  # noqa: super().__init__ not called: folders come from settings
+        self.course, self.default_db_url = Path(course), default_db_url
+
+    # where UnreadableNotebooks writes, read from the course's settings when it writes
+    status_dir = property(lambda self: self.settings().status_dir)
+    release_dir = property(lambda self: self.settings().release)
+    autograded_dir = property(lambda self: self.settings().autograded)
+
+    def settings(self):
+        """Return the course's settings as the running nbgrader command sees them (command line included)."""
+        from traitlets.config import Application
+
+        from instructor.settings import course_settings
+
+        app = Application.instance() if Application.initialized() else None
+        config = getattr(app, "config", None)
+        return course_settings(self.course, config=config if config and "CourseDirectory" in config else None)
+
+    def after(self, assignment: str, student: str, notebooks: list[str]) -> None:
+        """post_convert_hook: unreadable files, the student's integrity scan, and (outside the runner) the CSVs."""
+        super().after(assignment, student, notebooks)
+        from instructor.autograde import RUNNER
+        from instructor.integrity import kept_flags, scan_student, write_table
+        from instructor.summary import locked, write_summary
+
+        settings = self.settings()
+        scan_student(settings, student)
+        if os.environ.get(RUNNER) != "1":
+            with locked(settings):
+                write_summary(settings)
+                write_table(settings, kept_flags(settings))
 
 
 class RestoreMissingCells(OverwriteCells):

@@ -5,11 +5,14 @@
 Run it after autograding. It reads, in the course folder DIR (default: the lab's root folder):
 
 * the gradebook (the database nbgrader_config.py names): every student's points per check;
-* the autograded notebooks, course/autograded/<student>/ch8/*.ipynb: what each lost check said
-  (the error in its cell; the lab's checks raise CheckFailed with a sentence naming the mistake);
+* the grading records, course/grading_status/<student>/<notebook>.json (instructor/verdicts.py):
+  what each lost check said (the lab's checks name the mistake they saw) and why it lost; for a
+  notebook without a record, the error in its cell of the autograded copy;
+* the autograded notebooks, course/autograded/<student>/<assignment>/*.ipynb: who handed in what;
 * course/autograde_summary.csv (student, notebook, status, reason, seconds) and
   course/integrity.csv (student, notebook, cell, line, why), where the grading run wrote them;
   without them the page says that this part is not available.
+Every folder and name comes from the course's nbgrader_config.py (instructor/settings.py).
 
 It writes class_report.html (figures embedded as PNG: no server, script or network needed to read
 it; it can be mailed or archived) and class_report_checks.csv into OUT (default: DIR/course).
@@ -37,11 +40,9 @@ from pathlib import Path
 
 import nbformat
 
-from instructor.course import ASSIGNMENT, ROOT, gradebook_url
-
-SUMMARY = Path("course") / "autograde_summary.csv"
-INTEGRITY = Path("course") / "integrity.csv"
-AUTOGRADED = Path("course") / "autograded"
+from instructor.course import ROOT
+from instructor.settings import CourseSettings, course_settings
+from instructor.verdicts import read_records
 TOP_MISTAKES = 15  # rows in the "most frequent mistakes" table; every message is listed further down
 NAMES_SHOWN = 30  # students named per message before "and N more"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -76,6 +77,7 @@ class ClassResults:
     summary: list[dict[str, str]] | None = None  # autograde_summary.csv rows, None if absent
     integrity: list[dict[str, str]] | None = None  # integrity.csv rows, None if absent
     sources: dict[str, Path] = field(default_factory=dict)
+    assignment: str = "ch8"
 
 
 def mistake_key(message: str) -> str:
@@ -118,14 +120,19 @@ def _read_csv(path: Path, columns: set[str]) -> list[dict[str, str]] | None:
         return list(reader)
 
 
-def _gradebook(course: Path):
-    """Return nbgrader's Gradebook for the course, refusing to create an empty database by accident."""
-    from nbgrader.api import Gradebook
-
+def _settings(course: Path) -> CourseSettings:
+    """Return the course's settings, or say plainly that ``course`` is not a course folder."""
     if not (course / "nbgrader_config.py").is_file():
         raise ReportError(f"No nbgrader_config.py in {course}: point --course at the lab's folder "
                           "(the one with tasks.py).")
-    url = gradebook_url(course)
+    return course_settings(course)
+
+
+def _gradebook(settings: CourseSettings):
+    """Return nbgrader's Gradebook for the course, refusing to create an empty database by accident."""
+    from nbgrader.api import Gradebook
+
+    url = settings.db_url
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         raise ReportError(f"No gradebook at {url[len('sqlite:///'):]}: autograde first "
                           f"(python3 tasks.py autograde), or point --course at the course folder.")
@@ -133,23 +140,24 @@ def _gradebook(course: Path):
 
 
 def load_class(course: Path, summary: Path | None = None, integrity: Path | None = None) -> ClassResults:
-    """Read the gradebook, the autograded notebooks and the grading run's CSV files of ``course``."""
-    folder = course / AUTOGRADED
-    copies = sorted(folder.glob(f"*/{ASSIGNMENT}/*.ipynb"))
+    """Read the gradebook, the grading records, the autograded notebooks and the grading run's CSV files of ``course``."""
+    settings = _settings(course)
+    folder, assignment_id = settings.autograded, settings.assignment
+    copies = sorted(folder.glob(f"*/{assignment_id}/*.ipynb"))
     if not copies:
-        raise ReportError(f"No autograded notebooks in {folder}/<student>/{ASSIGNMENT}/: collect the submissions "
-                          f"into course/submitted/ and run python3 tasks.py autograde first.")
+        raise ReportError(f"No autograded notebooks in {folder}/<student>/{assignment_id}/: collect the submissions "
+                          f"into {settings.submitted}/ and run python3 tasks.py autograde first.")
     handed_in: dict[str, set[str]] = defaultdict(set)
     for path in copies:
         handed_in[path.parts[-3]].add(path.stem)
     from nbgrader.api import MissingEntry
 
     checks, totals, scores, max_total = [], {}, {}, 0.0
-    with _gradebook(course) as gb:
+    with _gradebook(settings) as gb:
         try:
-            assignment = gb.find_assignment(ASSIGNMENT)
+            assignment = gb.find_assignment(assignment_id)
         except MissingEntry:
-            raise ReportError(f"The gradebook has no assignment {ASSIGNMENT}: "
+            raise ReportError(f"The gradebook has no assignment {assignment_id}: "
                               "run python3 tasks.py autograde first.") from None
         max_total = assignment.max_score
         for notebook in assignment.notebooks:
@@ -157,25 +165,33 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
             order = {name: i for i, name in enumerate(sources)}  # the cells' order in the notebook
             for cell in sorted(notebook.grade_cells, key=lambda c: order.get(c.name, len(order))):
                 checks.append(Check(notebook.name, cell.name, cell.max_score, _title(sources.get(cell.name, ""))))
-        for submission in gb.assignment_submissions(ASSIGNMENT):
+        for submission in gb.assignment_submissions(assignment_id):
             totals[submission.student_id] = submission.score
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
                     scores[(submission.student_id, notebook.name, grade.name)] = grade.score
-    messages = {}
-    for path in copies:
+    messages, recorded = {}, set()
+    for record in read_records(settings.status_dir):  # the verdicts: what each check said, and why
+        recorded.add((record.student, record.notebook))
+        for verdict in record.verdicts:
+            if not verdict.passed:
+                text = INTERRUPTED if verdict.why == "timed out" else " ".join(verdict.message.split())
+                messages[(record.student, record.notebook, verdict.check)] = text
+    for path in copies:  # a notebook graded without a record: what its cells show
+        if (path.parts[-3], path.stem) in recorded:
+            continue
         for cell in nbformat.read(path, as_version=4).cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             text = _cell_message(cell) if grade_id else None
             if text is not None:
                 messages[(path.parts[-3], path.stem, grade_id)] = text
-    summary_path, integrity_path = summary or course / SUMMARY, integrity or course / INTEGRITY
+    summary_path, integrity_path = summary or settings.summary, integrity or settings.integrity
     return ClassResults(
         checks=checks, totals=totals, max_total=max_total, handed_in=dict(handed_in), scores=scores,
         messages=messages,
         summary=_read_csv(summary_path, {"student", "notebook", "status", "reason", "seconds"}),
         integrity=_read_csv(integrity_path, {"student", "notebook", "cell", "line", "why"}),
-        sources={"course": course, "summary": summary_path, "integrity": integrity_path})
+        sources={"course": course, "summary": summary_path, "integrity": integrity_path}, assignment=assignment_id)
 
 
 def lost_by(results: ClassResults, check: Check) -> list[str]:
@@ -425,20 +441,21 @@ details { margin: 0.3em 0; }
 def render(results: ClassResults) -> str:
     """Return the whole report as one HTML page (no external file, script or link)."""
     course = results.sources["course"]
-    intro = (f"<p>Assignment <b>{ASSIGNMENT}</b> in {html.escape(str(course))}, written "
+    intro = (f"<p>Assignment <b>{html.escape(results.assignment)}</b> in {html.escape(str(course))}, written "
              f"{datetime.now():%Y-%m-%d %H:%M}. {len(results.totals)} students in the gradebook, "
              f"{sum(map(len, results.handed_in.values()))} autograded notebooks.</p>")
     notes = ("<h2 id='notes'>How this report counts</h2><ul>"
              "<li>A check is passed with all its points; its pass rate counts only the students who handed in "
              "its notebook.</li>"
-             "<li>Messages come from the autograded notebooks: the lab's checks name the mistake they saw; other "
-             "errors are shown as Python printed them.</li>"
+             "<li>Messages come from the grading records: the lab's checks name the mistake they saw; a check "
+             "that could not run says why.</li>"
              "<li>The same mistake gives messages that differ only in the student's own numbers, names and code: "
              "numbers are read as # and quoted text as ... to group them.</li></ul>")
     body = (intro + _scores_section(results) + _checks_section(results) + _mistakes_section(results)
             + _grading_section(results) + notes)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Class report: {ASSIGNMENT}</title>"
-            f"<style>{STYLE}</style></head><body><h1>Class report: {ASSIGNMENT}</h1>{body}</body></html>")
+    title = html.escape(results.assignment)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Class report: {title}</title>"
+            f"<style>{STYLE}</style></head><body><h1>Class report: {title}</h1>{body}</body></html>")
 
 
 def write_checks_csv(results: ClassResults, path: Path) -> Path:

@@ -16,8 +16,8 @@ that enters namespaces of its own before any student code runs. What a kernel ca
   processes   its own PID namespace: it sees only itself and what it starts, and everything it
               starts dies with it; it cannot name the zygote or any other student's kernel, and
               the zygote is not dumpable, so /proc gives no way into it either
-  user        an unprivileged user with no capabilities (``nobody`` when the grader runs as root;
-              otherwise the grader's own uid inside a user namespace, the usual rootless sandbox)
+  user        an unprivileged user with no capabilities: always a rootless sandbox (a user namespace
+              of its own), run as ``nobody`` when the grader is root, else as the grader's own uid
   environment only the variables listed in ``KERNEL_ENV`` (no tokens, passwords or database URLs)
   limits      address space, CPU seconds, processes, file size (``Limits``)
 
@@ -49,7 +49,7 @@ KERNEL_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "NBGRADE
 
 STAGE = "/run/ch8-kernel"
 """An empty folder of the sandbox where a kernel's own folder is held while /tmp and /dev/shm are replaced."""
-_SYSTEM = ("/usr", "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
+_SYSTEM = ("/usr", "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/fonts")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ class Limits:
     processes: int = 256
     file_mb: int = 256
     home_mb: int = 256
+
+
+def scratch_base() -> str | None:
+    """Return where the grader's shared folders go: the temporary folder, or (as root) one ``nobody`` can walk to."""
+    if os.geteuid() != 0:
+        return None  # tempfile's own choice: TMPDIR, else /tmp
+    for base in ("/dev/shm", "/tmp"):
+        if Path(base).is_dir() and Path(base).stat().st_mode & 0o1777 == 0o1777:
+            return base
+    return None
 
 
 def _package_dirs() -> list[Path]:
@@ -102,17 +112,21 @@ def _parents(paths: list[Path]) -> list[Path]:
 
 
 def command(writable: Path, argv: list[str], env: dict[str, str]) -> list[str]:
-    """Return the bwrap command line that runs ``argv`` in the grading sandbox, ``writable`` its one shared folder."""
+    """Return the command line that runs ``argv`` in the grading sandbox, ``writable`` its one shared folder.
+
+    The sandbox is always a rootless one (bwrap in a user namespace of its own). Run by root, it is
+    first handed to ``nobody``; because ``nobody`` may not walk into a private home such as /root,
+    where Python itself may live, root first shows it each read-only folder through a bind mount of
+    its own (in a mount namespace that only this command sees), under ``writable``/.shown.
+    """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise RuntimeError(INSTALL_HINT)
     shown = readonly_paths()
-    args = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--clearenv", "--perms", "0755", "--tmpfs", "/", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
+    args = [bwrap, "--unshare-user", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--clearenv", "--perms", "0755", "--tmpfs", "/",
+            "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm",
             "--perms", "0755", "--dir", STAGE]
-    if os.geteuid() != 0:
-        args.append("--unshare-user")  # rootless: the namespaces belong to a user namespace of our own
     # Debian and Ubuntu keep /bin, /lib, ... as links into /usr; older systems as folders.
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
@@ -123,17 +137,32 @@ def command(writable: Path, argv: list[str], env: dict[str, str]) -> list[str]:
     for folder in _parents(shown + [writable]):
         if folder not in shown and folder not in (Path("/tmp"), Path("/dev"), Path("/dev/shm")):
             args += ["--perms", "0755", "--dir", str(folder)]
-    for path in shown:
-        args += ["--ro-bind", str(path), str(path)]
+    root = os.geteuid() == 0
+    script = ['set -e', f'mkdir -p -m 0755 "{writable}/.shown"'] if root else []
+    for number, path in enumerate(shown):
+        source = path
+        if root:
+            source = writable / ".shown" / str(number)
+            make = f'mkdir -m 0755 "{source}"' if path.is_dir() else f': > "{source}"'
+            script += [make, f'mount --bind "{path}" "{source}"',
+                       f'mount -o remount,bind,ro "{source}"']
+        args += ["--ro-bind", str(source), str(path)]
     args += ["--bind", str(writable), str(writable), "--proc", "/proc", "--remount-ro", "/"]
     for key, value in env.items():
         args += ["--setenv", key, value]
-    args.append("--")
-    if os.geteuid() == 0:
-        # bwrap run by root keeps root's powers inside; setpriv hands the sandbox to an unprivileged user
-        args += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    return args + argv
+    args += ["--", *argv]
+    if not root:
+        return args
+    setpriv = [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+               "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    script.append('exec "$@"')
+    return [shutil.which("unshare") or "/usr/bin/unshare", "--mount", "--propagation", "private", "--",
+            "/bin/sh", "-c", "\n".join(script), "sandbox", *setpriv, *args]
+
+
+def start(writable: Path, argv: list[str], env: dict[str, str], **popen: object) -> subprocess.Popen:
+    """Start ``argv`` in the grading sandbox (``writable`` its one shared folder); return the process."""
+    return subprocess.Popen(command(writable, argv, env), **popen)
 
 
 _PROBE = """
@@ -142,7 +171,8 @@ from instructor.sandbox import enter_kernel_namespaces, Limits
 pid = os.fork()
 if pid == 0:
     try:
-        enter_kernel_namespaces(sys.argv[1], Limits())
+        os.mkdir(sys.argv[1] + "/k")
+        enter_kernel_namespaces(sys.argv[1] + "/k", Limits())
         import socket
         try:
             socket.create_connection(("127.0.0.1", 9), timeout=1)
@@ -166,12 +196,15 @@ def problem() -> str | None:
         return f"bwrap was not found on PATH. {INSTALL_HINT}"
     if os.geteuid() == 0 and not (shutil.which("setpriv") or Path("/usr/bin/setpriv").exists()):
         return "setpriv (util-linux) was not found: as root, the sandbox needs it to drop to an unprivileged user."
-    folder = Path(tempfile.mkdtemp(prefix="ch8-sandbox-check-"))
+    folder = Path(tempfile.mkdtemp(prefix="ch8-sandbox-check-", dir=scratch_base()))
     try:
         folder.chmod(0o777)  # the sandbox's user may be nobody
-        argv = [sys.executable, "-c", _PROBE, str(folder)]
-        run = subprocess.run(command(folder, argv, {"PATH": "/usr/bin:/bin"}), capture_output=True, text=True,
-                             timeout=60)
+        if os.geteuid() == 0:
+            os.chown(folder, NOBODY, NOBODY)
+        process = start(folder, [sys.executable, "-c", _PROBE, str(folder)], {"PATH": "/usr/bin:/bin"},
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        said, _ = process.communicate(timeout=60)
+        run = subprocess.CompletedProcess(process.args, process.returncode, said, "")
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
         return f"The grading sandbox could not start: {error}. {INSTALL_HINT}"
     finally:
@@ -194,6 +227,7 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1, 0x2, 0x
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP = 1, 4, 38, 24
 
 
+@functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL:
     """Return the C library, with errno kept for error messages."""
     return ctypes.CDLL(None, use_errno=True)
@@ -264,56 +298,74 @@ def _read_tree(folder: Path, limit: int = 64 * 2 ** 20) -> dict[str, bytes]:
     return files
 
 
-def enter_kernel_namespaces(kernel_dir: str, limits: Limits, hide: tuple[str, ...] = ()) -> None:
+def enter_kernel_namespaces(kernel_dir: str, limits: Limits) -> None:
     """Turn this freshly forked, single-threaded process into one sandboxed kernel's own world.
 
     Creates a user, mount, PID, network, IPC and UTS namespace; gives ``kernel_dir``/home a
-    size-limited copy of what the grader put there; a fresh /tmp; covers the folders in ``hide``
-    with empty read-only ones; then forks: the child, process 1 of the new PID namespace, returns
-    (with no capabilities and ``limits`` applied); this process waits for it, passes on the
-    signals it receives, and ends the way the child ended. Everything the child starts ends with it.
+    size-limited copy of what the grader put there; a fresh /tmp and /dev/shm; hides the grader's
+    folder of all kernels (the parent of ``kernel_dir``) but its own; then forks twice: process 1 of the new PID namespace, and below it
+    the kernel, which returns (with no capabilities and ``limits`` applied). The two above it wait,
+    pass on the signals they receive, and end the way the kernel ended; when process 1 ends, the
+    operating system ends everything else in the namespace: nothing the kernel starts outlives it.
     """
     uid, gid = os.getuid(), os.getgid()
     home = Path(kernel_dir) / "home"
     files = _read_tree(home) if home.is_dir() else {}
+    # A process that is not dumpable may not write its own user namespace's maps: dumpable for the
+    # moment it takes, before any student code exists, then never again.
+    _ok(_libc().prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
     _ok(_libc().unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS),
         "unshare")
     Path("/proc/self/setgroups").write_text("deny")
     Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    not_dumpable()
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
-    # The kernel's own folder is held aside while /tmp and /dev/shm (where the grader's folder of
-    # all kernels lives) become fresh, empty and private; then it alone comes back at its place.
-    _mount(kernel_dir, STAGE, None, _MS_BIND, None)
+    # The kernel's own folder is held aside while /tmp, /dev/shm and the grader's folder of all
+    # kernels (its parent) become fresh, empty and private; then it alone comes back at its place.
+    _mount(kernel_dir, STAGE, None, _MS_BIND | _MS_REC, None)
     for shared in ("/tmp", "/dev/shm"):
         _mount("tmpfs", shared, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={limits.home_mb}m,mode=1777")
-    for folder in hide:
-        _mount("tmpfs", folder, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=4k,mode=0555")
-    if not Path(kernel_dir).is_dir():
-        Path(kernel_dir).mkdir(parents=True)
-        _mount(STAGE, kernel_dir, None, _MS_BIND, None)
+    parent = Path(kernel_dir).parent
+    if parent.is_dir():
+        _mount("tmpfs", str(parent), "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    Path(kernel_dir).mkdir(parents=True, exist_ok=True)
+    _mount(STAGE, kernel_dir, None, _MS_BIND | _MS_REC, None)
     home.mkdir(exist_ok=True)
     _mount("tmpfs", str(home), "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={limits.home_mb}m,mode=0700")
     for name, data in files.items():
         target = home / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+    # Process 1 of a PID namespace cannot be ended by a signal from inside it, not even its own, so it
+    # cannot end "the way the kernel ended": it writes that down in a pipe for the process above.
+    told, tell = os.pipe()
     child = os.fork()
     if child == 0:
+        os.close(told)
         die_with_parent()
-        try:  # a /proc of its own; where the sandbox's /proc cannot be mounted over, the old one stays
-            _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV, None)
-        except OSError:
-            pass
-        _set_limits(limits)
-        _drop_capabilities()
-        os.chdir(home)
-        return
-    _relay(child)
+        # process 1 of the new PID namespace: a /proc that shows this namespace only
+        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | 0x8, None)  # 0x8: MS_NOEXEC
+        kernel = os.fork()
+        if kernel == 0:
+            # the kernel itself, an ordinary process
+            os.close(tell)
+            die_with_parent()
+            _set_limits(limits)
+            _drop_capabilities()
+            os.chdir(home)
+            return
+        _relay(kernel, tell=tell)  # when the kernel ends, process 1 ends, and with it all the kernel started
+    os.close(tell)
+    _relay(child, told=told)
 
 
-def _relay(child: int) -> None:
-    """Wait for ``child``, passing on interrupts and stops; then end exactly as it ended. Never returns."""
+def _relay(child: int, tell: int | None = None, told: int | None = None) -> None:
+    """Wait for ``child``, passing on interrupts and stops; then end as it ended (or as ``told``). Never returns.
+
+    ``tell``: write how the child ended there instead of ending that way (for process 1).
+    ``told``: read from there how the process below really ended.
+    """
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, lambda number, _frame: os.kill(child, number))
     while True:
@@ -322,9 +374,17 @@ def _relay(child: int) -> None:
             break
         except ChildProcessError:
             os._exit(1)
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        signal.signal(number, signal.SIG_DFL) if number not in (signal.SIGKILL, signal.SIGSTOP) else None
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    if told is not None:
+        said = os.read(told, 32).decode(errors="replace").strip()
+        code = int(said) if said.lstrip("-").isdigit() else code
+    if tell is not None:
+        os.write(tell, str(code).encode())
+        os._exit(0)
+    if code < 0:
+        number = -code
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
         os.kill(os.getpid(), number)
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    os._exit(code if 0 <= code < 256 else 1)

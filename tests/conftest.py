@@ -7,9 +7,12 @@ same graded class instead of grading their own.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,13 +23,38 @@ from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 from odd_answers import ODD_ANSWERS
 from postgres_server import INSTALL_HINT, PostgresServer, server_bin_dir
+from sealed import NB1 as PROBED, PROBES, probe_code
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
 NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
 
 
-def write_class(course: Path) -> None:
-    """Write the synthetic class into ``course``: right, blank, wrong, odd and hostile submissions."""
+class Listener:
+    """A TCP port on 127.0.0.1 that records every connection made to it (the probes must make none)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[tuple[str, int]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        """Record connections until the socket is closed."""
+        while True:
+            try:
+                connection, peer = self.socket.accept()
+            except OSError:
+                return
+            self.connections.append(peer)
+            connection.close()
+
+
+PROBE_MARKER = "ch8probe" + os.urandom(4).hex()  # in every file name and command line a probe leaves
+PROBE_SECRET = "CH8_GRADER_SECRET"  # an environment variable of the grader that no kernel may see
+
+
+def write_class(course: Path, port: int = 9) -> None:
+    """Write the synthetic class into ``course``: right, blank, wrong, odd, hostile and probing submissions."""
     answers = solution_answers(course)
     write_complete_submission(course, "complete")
     for notebook in answers:
@@ -47,12 +75,15 @@ def write_class(course: Path) -> None:
         write_hostile(course, name, hostile)
     for name, odd in ODD_ANSWERS.items():  # tests/test_odd_answers.py
         write_submission(course, name, odd.notebook, {**answers[odd.notebook], **odd.answers})
+    for name in PROBES:  # tests/test_sealed_grading.py
+        code = probe_code(name, str(course), port, PROBE_MARKER, PROBE_SECRET)
+        write_submission(course, name, PROBED, {**answers[PROBED], "nb01-evaluate": code})
 
 
 def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
     """Run `python -m instructor.autograde` (what `python3 tasks.py autograde` runs) on ``course``."""
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-               JUPYTER_PREFER_ENV_PATH="1")
+               JUPYTER_PREFER_ENV_PATH="1", **{PROBE_SECRET: PROBE_MARKER + "-secret"})
     return subprocess.run([sys.executable, "-m", "instructor.autograde", "--course", str(course), *args,
                            f"--Execute.timeout={TIMEOUT}", f"--GradingExecute.notebook_timeout={NOTEBOOK_TIMEOUT}"],
                           cwd=course, env=env, capture_output=True, text=True, timeout=3600)
@@ -64,8 +95,11 @@ def graded_class(tmp_path_factory) -> Path:
     course = make_scratch_course(tmp_path_factory.mktemp("course"))
     released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert released.returncode == 0, released.stderr
-    write_class(course)
+    listener = Listener()
+    write_class(course, listener.port)
     graded = autograde(course, "--jobs", "2")
+    listener.socket.close()
+    (course / "probe_connections.json").write_text(json.dumps(listener.connections))
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
     feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)

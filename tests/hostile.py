@@ -97,11 +97,11 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
         {(NB1, "nb01-evaluate"): _RIGHT_EVALUATE.format(
             extra="import traceback; traceback.print_stack()")},
         FULL, flagged=("traceback",)),
-    # Frees memory once evaluate() is written: the checks that use the test set then meet a NameError
-    # in their own code, hidden ones included; the feedback shows that error as one sentence, no frame.
+    # Frees memory once evaluate() is written: the checks bring their own test set (they run in the
+    # grader), so a right evaluate() keeps every point whatever its notebook did to its own variables.
     "deletes_test_images": Hostile(
         {(NB1, "nb01-evaluate"): _RIGHT_EVALUATE.format(extra="pass") + "\n\ndel test_images, test_labels\n"},
-        {**FULL, NB1: 1}),  # the arguments check brings its own images: evaluate() is right there
+        FULL),
     "returns_an_array": Hostile(
         {(NB1, "nb01-evaluate"): '''
 def evaluate(images, labels, weights_0_1, weights_1_2):

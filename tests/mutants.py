@@ -112,7 +112,9 @@ MUTANTS = {
         NB1, "nb01-evaluate", _edit(_EVALUATE, "relu(images @ weights_0_1)", "relu(test_images @ weights_0_1)")
         .replace("(labels - layer_2) ** 2) / len(images)", "(test_labels - layer_2) ** 2) / len(test_images)")
         .replace("np.argmax(labels, axis=1)", "np.argmax(test_labels, axis=1)"),
-        ("nb01-test-arguments",), "instead of its own arguments"),
+        # It ignores the images it is given: every check that also tries other images (all that
+        # compare numbers) says so, not only the one about the arguments.
+        ("nb01-test-error", "nb01-test-accuracy", "nb01-test-arguments"), "instead of its own arguments"),
     "trains_while_evaluating": Mutant(
         NB1, "nb01-evaluate", _edit(_EVALUATE, "    return float(error), float(accuracy)",
                                     "    weights_1_2 += 0.005 * layer_1.T.dot(labels - layer_2)\n"

@@ -17,6 +17,7 @@ from hostile import FULL, HOSTILE
 from instructor.course import ASSIGNMENT, ROOT, cell_scores, feedback_text, marked_lines
 from mutants import ALTERNATIVES, MUTANTS
 from odd_answers import ODD_ANSWERS
+from sealed import PROBES
 
 
 def _per_notebook(course: Path, student: str) -> dict[str, float]:
@@ -91,18 +92,6 @@ def test_integrity_scan_flags_each_cheat_for_a_person_to_read(graded_class, name
     assert all(r["cell"] for r in rows)
 
 
-def test_guard_reports_what_it_put_back_while_grading(graded_class):
-    """Rebinding helpers.check or np.isclose is undone before each check and listed as 'while grading'."""
-    during = [r for r in _flags(graded_class) if r["why"].startswith("while grading")]
-    by_student = {r["student"]: r["why"] for r in during}
-    assert "helpers.check" in by_student["rebinds_check"]
-    assert "numpy.isclose" in by_student["rebinds_numpy_and_builtins"]
-    assert "builtins.all" in by_student["rebinds_numpy_and_builtins"]
-    assert "helpers.grading.CheckFailed" in by_student["replaces_checkfailed"]
-    honest = {"complete", "blank", *MUTANTS, *(f"other_way_{nb}" for nb in ALTERNATIVES)}
-    assert not honest & set(by_student), f"the guard reported honest students: {honest & set(by_student)}"
-
-
 def test_honest_submissions_raise_no_flags(graded_class):
     """The complete submission, every typical mistake and every other correct way get no flag at all."""
     honest = {"complete", "blank", *MUTANTS, *(f"other_way_{nb}" for nb in ALTERNATIVES)}
@@ -110,11 +99,27 @@ def test_honest_submissions_raise_no_flags(graded_class):
     assert not flagged, flagged[:5]
 
 
-def test_grading_records_show_the_guard_was_on_for_every_notebook(graded_class):
-    """The guard started in every kernel (a record says 'on'), so its silence about honest students means something."""
-    records = [json.loads(p.read_text()) for p in (graded_class / "course" / "grading_status").glob("*/*.json")]
-    ran = [r for r in records if r["status"] != "not graded"]
-    assert len(ran) > 20 and all(r["guard"] == "on" for r in ran)
+def test_every_notebook_was_graded_in_the_sandbox_with_a_verdict_per_check(graded_class):
+    """Every record says the kernel ran sealed, and holds one verdict for each graded check of its notebook."""
+    from instructor.course import max_points
+    from instructor.verdicts import read_records
+
+    records = [r for r in read_records(graded_class / "course" / "grading_status") if r.status != "not graded"]
+    checks = {}
+    for notebook, check in max_points(graded_class):
+        checks.setdefault(notebook, set()).add(check)
+    assert len(records) > 100 and all(r.sandbox == "on" for r in records)
+    assert all({v.check for v in r.verdicts} == checks[r.notebook] for r in records if r.status == "graded")
+
+
+def test_the_gradebook_says_exactly_what_the_verdicts_say(graded_class):
+    """For every student and check, nbgrader's stored score is the verdict's points: one source of truth."""
+    from instructor.verdicts import read_records
+
+    for record in read_records(graded_class / "course" / "grading_status"):
+        scores = cell_scores(graded_class, record.student)
+        for verdict in record.verdicts:
+            assert scores[(record.notebook, verdict.check)][0] == verdict.points, (record.student, verdict)
 
 
 def test_no_feedback_page_quotes_any_hidden_line_even_of_hostile_submissions(graded_class):
@@ -139,15 +144,6 @@ def test_no_feedback_page_quotes_any_hidden_line_even_of_hostile_submissions(gra
             assert not leaked, f"{student}/{page.name} quotes hidden code: {leaked[:3]}"
 
 
-def test_a_hidden_check_that_crashes_in_its_own_code_shows_one_sentence(graded_class):
-    """After `del test_images` a hidden check fails in its own code (NameError): the page shows words, no frames."""
-    text = feedback_text(graded_class, "deletes_test_images", "01_overfitting")
-    hidden_cell = text.split("Grade cell: nb01-test-weights-unchanged")[1].split("Grade cell:")[0]
-    assert "This hidden check stopped with an error (NameError)" in hidden_cell
-    assert "Traceback" not in hidden_cell
-    assert not re.search(r"(?<![\w.])(_answer|_rng|_w01)\b", text)  # the hidden check's own names
-
-
 def test_an_odd_answer_gets_the_checks_own_sentence(graded_class):
     """evaluate() returning arrays: each check, hidden ones included, says what came back, never a traceback."""
     text = feedback_text(graded_class, "returns_an_array", "01_overfitting")
@@ -163,11 +159,13 @@ def test_the_readme_counts_the_submissions_the_tests_grade(graded_class):
     text = (ROOT / "README.md").read_text()
     table = text.split("### What the grader guarantees")[1].split("Points wrongly given")[0]
     counts = [int(row.split("|")[2]) for row in table.splitlines() if re.match(r"\| [a-z].*\| \d+ \|", row)]
-    rows = dict(zip(["plain", "mistakes", "alternatives", "odd", "crashes", "cheats", "hidden", "other"], counts))
-    assert len(rows) == 8, counts
+    rows = dict(zip(["plain", "mistakes", "alternatives", "odd", "crashes", "cheats", "hidden", "other", "probes"],
+                    counts))
+    assert len(rows) == 9, counts
     assert rows["mistakes"] == len(MUTANTS) and rows["alternatives"] == len(ALTERNATIVES)
     assert rows["odd"] == len(ODD_ANSWERS)
     assert rows["crashes"] + rows["cheats"] + rows["hidden"] == len(HOSTILE)
+    assert rows["probes"] == len(PROBES)
     students = [p for p in (graded_class / "course" / "submitted").iterdir() if p.is_dir()]
     stated = int(re.search(r"one synthetic class of (\d+) submissions", text).group(1))
     assert sum(counts) == stated == len(students)
