@@ -129,16 +129,27 @@ class PostgresServer:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown, then SIGKILL by its pid if it hangs); safe to call twice."""
-        if not (self.data / "postmaster.pid").exists():
-            return
-        stopped = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=45)
-        if stopped.returncode != 0 and (self.data / "postmaster.pid").exists():
-            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        """Stop the server (fast shutdown; SIGKILL if it hangs or was still starting); safe to call twice."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=45)
+        # Whatever still runs on this data folder: a server that did not stop, or one whose start an
+        # interrupted run cut short before it wrote postmaster.pid (pg_ctl starts it in a session of its own).
+        for pid in self._processes():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def _processes(self) -> list[int]:
+        """Return the ids of the processes started on this server's data folder (Linux /proc; none elsewhere)."""
+        found, folder = [], str(self.data).encode()
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if folder in (entry / "cmdline").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+        return found
 
     def remove(self) -> None:
         """Stop the server and delete its folder."""
