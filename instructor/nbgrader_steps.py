@@ -46,6 +46,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
 from instructor.guard import BOOTSTRAP, RESTORE
+from instructor.submissions import normalise
 
 NOT_RUN = "NotRun"  # ename of the error output put in a graded cell that grading could not run
 STOPPED = "KernelStopped"  # ename of the error output in the cell during which the kernel died
@@ -408,6 +409,7 @@ class UnreadableNotebooks:
     def before(self, assignment: str, student: str, notebooks: list[str]) -> None:
         """pre_convert_hook: take every unreadable file out of ``notebooks`` (the list nbgrader will grade)."""
         for path in list(notebooks):
+            normalise(Path(path))  # a byte-order mark, CRLF or nbformat 4.0-4.4 from another editor: graded as any other
             if unreadable_reason(Path(path)) is not None:
                 notebooks.remove(path)
 
