@@ -484,20 +484,25 @@ def _check_postgres() -> Row:
     return True, str(folder), ""
 
 
-def _start_venv_checks(parts: list[str]) -> subprocess.Popen | None:
+def _start_venv_checks(parts: list[str]) -> subprocess.Popen | OSError | None:
     """Start the checks that need the lab's packages in .venv's Python (their answer: JSON on stdout)."""
     if not parts or not PYTHON.exists():
         return None
     # -B: checking writes nothing, not even bytecode.
-    return subprocess.Popen([str(PYTHON), "-B", "-m", "instructor.doctor", "--root", str(ROOT), *parts],
-                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        return subprocess.Popen([str(PYTHON), "-B", "-m", "instructor.doctor", "--root", str(ROOT), *parts],
+                                cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as error:  # .venv's Python cannot run (made for another machine, not ours to run)
+        return error
 
 
-def _venv_results(process: subprocess.Popen | None, parts: list[str]) -> dict[str, Row]:
+def _venv_results(process: subprocess.Popen | OSError | None, parts: list[str]) -> dict[str, Row]:
     """Return the rows the .venv checks answered; each part they could not check says why."""
     if process is None:
-        why = ".venv is not created yet" if not PYTHON.exists() else ""
-        return {part: (False, f"not checked: {why}", "python3 tasks.py setup") for part in parts}
+        return {part: (False, "not checked: .venv is not created yet", "python3 tasks.py setup") for part in parts}
+    if isinstance(process, OSError):
+        return {part: (False, f"not checked: .venv's Python does not run ({process.strerror})",
+                       "rm -rf .venv && python3 tasks.py setup") for part in parts}
     try:
         out, err = process.communicate(timeout=DOCTOR_TIMEOUT)
         answered = {part: tuple(row) for part, row in json.loads(out).items()}

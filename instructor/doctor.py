@@ -107,7 +107,8 @@ def check_mnist(root: Path) -> Row:
         f" --dir {folder}" if os.environ.get("MNIST_DIR", "").strip() else "")
     missing = [name for name, path in paths.items() if path is None]
     if missing:
-        what = "has none of the four files" if len(missing) == 4 else f"lacks {', '.join(missing)}(.gz)"
+        what = ("does not exist" if not folder.is_dir() else "has none of the four files" if len(missing) == 4
+                else f"lacks {', '.join(missing)}(.gz)")
         later = "" if os.environ.get("MNIST_DIR", "").strip() else " (load_data() would download them, if online)"
         return False, f"{where} {what}{later}", download
     if mnist.verified_unchanged(paths):
