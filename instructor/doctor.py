@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,8 +63,12 @@ def locked_here(lock: Path) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    """Return {package: version} of every distribution this Python has installed."""
-    return {canonicalize_name(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions()}
+    """Return {package: version} of every distribution installed in this Python's environment (its site-packages)."""
+    # Only there: sys.path may hold other folders with package metadata (setuptools, once imported,
+    # adds its _vendor folder, whose packaging and platformdirs are not the environment's).
+    places = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {canonicalize_name(dist.metadata["Name"]): dist.version
+            for dist in importlib.metadata.distributions(path=places)}
 
 
 def lock_differences(lock: Path) -> list[str]:

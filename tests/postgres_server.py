@@ -132,23 +132,28 @@ class PostgresServer:
         """Stop the server (fast shutdown; SIGKILL if it hangs or was still starting); safe to call twice."""
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=45)
-        # Whatever still runs on this data folder: a server that did not stop, or one whose start an
-        # interrupted run cut short before it wrote postmaster.pid (pg_ctl starts it in a session of its own).
-        for pid in self._processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # Whatever still works on this folder: a server that did not stop, or an initdb or a server
+        # start that an interrupted run cut short (pg_ctl starts the server in a session of its own).
+        deadline = time.monotonic() + START_TIMEOUT
+        while self._processes() and time.monotonic() < deadline:
+            for pid in self._processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
 
     def _processes(self) -> list[int]:
-        """Return the ids of the processes started on this server's data folder (Linux /proc; none elsewhere)."""
-        found, folder = [], str(self.data).encode()
+        """Return the ids of the processes started on this server's data folder or working in its folder (Linux /proc)."""
+        found, data = [], str(self.data).encode()
         for entry in Path("/proc").glob("[0-9]*"):
             try:
-                if folder in (entry / "cmdline").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:  # gone meanwhile, or not ours to read
+                started_on = data in (entry / "cmdline").read_bytes().split(b"\0")
+                inside = Path(os.readlink(entry / "cwd")).is_relative_to(self.base)
+            except OSError:  # gone meanwhile, a zombie, or not ours to read
                 continue
+            if started_on or inside:
+                found.append(int(entry.name))
         return found
 
     def remove(self) -> None:
