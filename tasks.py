@@ -468,7 +468,10 @@ def _check_postgres() -> Row:
     """Are PostgreSQL's server programs there, where tests/postgres_server.py looks for them?"""
     # tests/postgres_server.py uses the standard library only: loaded from its file, it finds the
     # programs exactly as the tests will.
-    spec = importlib.util.spec_from_file_location("_lab_postgres_server", ROOT / "tests" / "postgres_server.py")
+    finder = ROOT / "tests" / "postgres_server.py"
+    if not finder.is_file():
+        return False, "tests/postgres_server.py is missing", "git checkout -- tests"
+    spec = importlib.util.spec_from_file_location("_lab_postgres_server", finder)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     folder = module.server_bin_dir()
