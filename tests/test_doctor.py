@@ -110,7 +110,7 @@ def _mnist_dir() -> Path:
 
 # -- this machine: everything there -----------------------------------------------------------------
 
-def test_everything_present_here_quickly_and_nothing_changed():
+def test_everything_present_here_within_seconds():
     """On the machine the tests run on, every part is there (CI installs them all); doctor --all says so within seconds."""
     _mnist_dir()
     started = time.monotonic()
