@@ -61,7 +61,9 @@ __all__ = [
     "cache_dir",
     "download",
     "load_data",
+    "local_files",
     "read_idx",
+    "verified_unchanged",
     "verify",
 ]
 
@@ -468,6 +470,18 @@ def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nda
         _write_npz(npz, arrays)
     x_train, y_train, x_test, y_test = arrays
     return (x_train, y_train), (x_test, y_test)
+
+
+def local_files() -> tuple[Path, dict[str, Path | None]]:
+    """Return the folder load_data() reads ($MNIST_DIR, else the cache) and each file found there; never downloads."""
+    folder = _mnist_dir() or cache_dir()
+    return folder, {name: _find(folder, name) for name in _FILES}
+
+
+def verified_unchanged(paths: dict[str, Path]) -> bool:
+    """Tell whether load_data() has verified these four files, unchanged since (their parsed copy is cached)."""
+    npz = _npz_path(paths)
+    return npz is not None and npz.is_file()
 
 
 def verify(folder: str | os.PathLike[str]) -> dict[str, Path]:

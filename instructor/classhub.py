@@ -325,13 +325,15 @@ def _wait_for_hub(url: str, process: subprocess.Popen, timeout: float = 120) -> 
 
 
 def _interrupt(signum: int, frame) -> None:
-    """Turn a termination signal into the KeyboardInterrupt that Ctrl-C gives, so that clean-up runs."""
+    """Turn the first stop signal into the KeyboardInterrupt that Ctrl-C gives, so that clean-up runs; ignore later ones."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # a second one (tasks.py passes each on) would cut the clean-up short
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def tryout(port: int = 8000, students: int = 2) -> int:
     """Run a try-out class on http://127.0.0.1:PORT until Ctrl-C, then remove it; return the exit code."""
-    for name in ("SIGTERM", "SIGHUP"):  # a closed terminal or `kill` must not leave the accounts behind
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # a closed terminal or `kill` must not leave the accounts behind
         signal.signal(getattr(signal, name), _interrupt)
     problems = missing_prerequisites()
     folder = ROOT / "course" / "hub-tryout"  # git-ignored, like all of course/

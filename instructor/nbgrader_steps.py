@@ -51,6 +51,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
 from instructor.checker import SETUP_SUFFIXES, CheckRun, notebook_namespace
+from instructor.submissions import normalise
 from instructor.verdicts import NOT_RUN, STOPPED, Record, Verdict, error_output, note, outputs, write_record
 
 _OWN_ERRORS = {"CheckFailed", NOT_RUN, STOPPED}  # errors whose message is already meant for students
@@ -429,6 +430,7 @@ class UnreadableNotebooks:
     def before(self, assignment: str, student: str, notebooks: list[str]) -> None:
         """pre_convert_hook: take every unreadable file out of ``notebooks`` (the list nbgrader will grade)."""
         for path in list(notebooks):
+            normalise(Path(path))  # a byte-order mark, CRLF or nbformat 4.0-4.4 from another editor: graded as any other
             if unreadable_reason(Path(path)) is not None:
                 notebooks.remove(path)
 

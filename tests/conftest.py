@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -124,6 +125,21 @@ def postgres() -> PostgresServer:
         yield server.start()
     finally:
         server.remove()
+
+
+def _stop_like_ctrl_c(signum: int, frame) -> None:
+    """Turn the first SIGTERM or SIGHUP into the KeyboardInterrupt that Ctrl-C gives; ignore later ones."""
+    for name in ("SIGTERM", "SIGHUP"):  # a second one (a terminal's and tasks.py's) would cut the teardown short
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config):
+    """A run stopped by a signal (a process manager, a closed terminal, tasks.py passing it on) still tears its
+    fixtures down, so that no PostgreSQL, JupyterHub or JupyterLab the tests started keeps running."""
+    if hasattr(signal, "SIGHUP"):  # POSIX; elsewhere only Ctrl-C stops a run
+        for name in ("SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), _stop_like_ctrl_c)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -129,16 +129,32 @@ class PostgresServer:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown, then SIGKILL by its pid if it hangs); safe to call twice."""
-        if not (self.data / "postmaster.pid").exists():
-            return
-        stopped = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=45)
-        if stopped.returncode != 0 and (self.data / "postmaster.pid").exists():
-            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        """Stop the server (fast shutdown; SIGKILL if it hangs or was still starting); safe to call twice."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=45)
+        # Whatever still works on this folder: a server that did not stop, or an initdb or a server
+        # start that an interrupted run cut short (pg_ctl starts the server in a session of its own).
+        deadline = time.monotonic() + START_TIMEOUT
+        while self._processes() and time.monotonic() < deadline:
+            for pid in self._processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+
+    def _processes(self) -> list[int]:
+        """Return the ids of the processes started on this server's data folder or working in its folder (Linux /proc)."""
+        found, data = [], str(self.data).encode()
+        for entry in Path("/proc").glob("[0-9]*"):
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                started_on = data in (entry / "cmdline").read_bytes().split(b"\0")
+                inside = Path(os.readlink(entry / "cwd")).is_relative_to(self.base)
+            except OSError:  # gone meanwhile, a zombie, or not ours to read
+                continue
+            if started_on or inside:
+                found.append(int(entry.name))
+        return found
 
     def remove(self) -> None:
         """Stop the server and delete its folder."""

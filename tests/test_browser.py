@@ -152,14 +152,18 @@ def _start_lab(scratch: Path) -> Lab:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     lab = Lab(f"http://127.0.0.1:{port}", token, log, process)
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"`python3 tasks.py lab` ended with code {process.returncode}; its log:\n{_tail(log)}")
-        try:
-            lab.api("/api/status")
-            return lab
-        except OSError:
-            time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"`python3 tasks.py lab` ended with code {process.returncode}; its log:\n{_tail(log)}")
+            try:
+                lab.api("/api/status")
+                return lab
+            except OSError:
+                time.sleep(0.5)
+    except BaseException:  # an interrupted run (Ctrl-C, SIGTERM) must not leave the lab running either
+        _stop_lab(lab)
+        raise
     _stop_lab(lab)
     raise RuntimeError(f"JupyterLab did not answer on {lab.url} within {START_TIMEOUT} s; its log:\n{_tail(log)}")
 
@@ -248,13 +252,15 @@ def lab(browser, tmp_path_factory) -> Iterator[Lab]:
     except RuntimeError as error:
         shutil.rmtree(WORK, ignore_errors=True)
         pytest.fail(str(error), pytrace=False)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    running.page = context.new_page()
-    running.page.set_default_timeout(UI_TIMEOUT)
-    try:
+    context = None
+    try:  # from here on, whatever happens (an interrupted run too), the lab is stopped
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        running.page = context.new_page()
+        running.page.set_default_timeout(UI_TIMEOUT)
         yield running
     finally:
-        context.close()
+        if context is not None:
+            context.close()
         _stop_lab(running)
         shutil.rmtree(WORK, ignore_errors=True)
 
