@@ -193,6 +193,11 @@ def calls_through(remote: Callable[..., Any]) -> Iterator[None]:
         _ROUTE.remote = None
 
 
+def grading() -> bool:
+    """Tell whether this code runs as a check in the grader (sealed autograding), not in a student's kernel."""
+    return getattr(_ROUTE, "remote", None) is not None
+
+
 def not_defined(name: str) -> CheckFailed:
     """Return the CheckFailed for a function whose cell has not run yet."""
     return CheckFailed(f"{name}() is not defined yet: run the cell where you wrote `def {name}(...)` first "

@@ -151,7 +151,9 @@ class GradingExecute(Execute):
         sources = self._source_cells(info)
         self._namespace = None
         self._setup_sources = [sources[name] for name in sources if name.endswith(SETUP_SUFFIXES)]
-        last = max((i for i, cell in enumerate(nb.cells) if _grade_id(cell) and (
+        # the last code cell that is a check or an answer: later code cells are demonstrations (a written
+        # answer, a Markdown cell graded by hand, may come after them and does not count here)
+        last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and _grade_id(cell) and (
             cell.metadata.nbgrader.get("grade") or cell.metadata.nbgrader.get("solution"))), default=len(nb.cells))
         stop: str | None = None  # why the remaining cells do not run
         with self.setup_kernel():
