@@ -73,6 +73,17 @@ def _hand_over(path: Path) -> None:
         os.chown(item, NOBODY, NOBODY, follow_symlinks=False)
 
 
+def mnist_env() -> dict[str, str]:
+    """Return MNIST_DIR and MNIST_CACHE as the grader finds them, so a kernel (whose home is elsewhere) finds the same
+    files and the cache of parsed arrays instead of parsing MNIST again."""
+    from helpers.mnist import cache_dir
+
+    found = {"MNIST_CACHE": str(cache_dir().resolve())}
+    if os.environ.get("MNIST_DIR"):
+        found["MNIST_DIR"] = str(Path(os.environ["MNIST_DIR"]).resolve())
+    return found
+
+
 class _Zygote:
     """The warm process of one grading worker (sandboxed or not), and the pipe to talk to it."""
 
@@ -91,6 +102,7 @@ class _Zygote:
             from instructor.sandbox import KERNEL_ENV, command
 
             env.update({k: v for k, v in os.environ.items() if k in KERNEL_ENV and k not in env})
+            env.update(mnist_env())
             env.update(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", HOME=str(self.root),
                        MPLCONFIGDIR="/tmp/matplotlib")
             argv = command(self.root, argv, env)
@@ -241,6 +253,7 @@ class ForkingProvisioner(LocalProvisioner):
             home = kernel_dir / "home"
             _copy_folder(Path(cwd), home)
             env = {key: value for key, value in env.items() if key in KERNEL_ENV}
+            env.update(mnist_env())
             env.update(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", HOME=str(home), USER="student",
                        TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", **THREADS)
             cwd = str(home)

@@ -1,4 +1,9 @@
-"""`python3 tasks.py autograde`: the same class graded on all cores and one at a time gives the same grades."""
+"""`python3 tasks.py autograde` and plain `nbgrader autograde` give the same grades, pages, summary and scan.
+
+The session's class is graded by the lab's runner on all cores; a sample of it is graded here again
+by `nbgrader autograde` itself, one student after another (what the formgrader's button runs too),
+and everything either way writes is compared.
+"""
 from __future__ import annotations
 
 import csv
@@ -9,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import autograde, write_class
+from conftest import NOTEBOOK_TIMEOUT, TIMEOUT, autograde, write_class
 from instructor.course import (ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader,
                                write_complete_submission)
 
@@ -19,12 +24,16 @@ SAMPLE = ["complete", "blank", "summed_error", "kernel_exits_in_02", "truncated_
 
 @pytest.fixture(scope="module")
 def serial_course(tmp_path_factory) -> Path:
-    """Return a scratch course holding SAMPLE's submissions, graded with one worker, and their feedback."""
+    """Return a scratch course holding SAMPLE's submissions, graded by plain `nbgrader autograde`, and their feedback."""
     course = make_scratch_course(tmp_path_factory.mktemp("serial"))
     assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
     write_class(course)
-    graded = autograde(course, "--jobs", "1", *(f"--student={name}" for name in SAMPLE))
+    others = sorted(p.name for p in (course / "course" / "submitted").iterdir() if p.name not in SAMPLE)
+    graded = nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={TIMEOUT}",
+                      f"--GradingExecute.notebook_timeout={NOTEBOOK_TIMEOUT}",
+                      f"--CourseDirectory.student_id_exclude={','.join(others)}")
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
+    # nbgrader exits with an error for the one submission whose files are all unreadable: none here
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
     assert nbgrader(course, "generate_feedback", ASSIGNMENT).returncode == 0
     return course
@@ -72,6 +81,14 @@ def test_parallel_and_serial_summaries_agree(graded_class, serial_course):
     assert rows(serial_course) == rows(graded_class)
     notebooks = len(list((serial_course / "notebooks" / ASSIGNMENT).glob("*.ipynb")))
     assert notebooks >= 4 and len(rows(serial_course)) == notebooks * len(SAMPLE)
+
+
+def test_runner_and_nbgrader_write_the_same_integrity_table(graded_class, serial_course):
+    """The scan runs after each student whoever grades: the same flags either way."""
+    def rows(course: Path) -> set:
+        with open(course / "course" / "integrity.csv", newline="") as handle:
+            return {tuple(r.values()) for r in csv.DictReader(handle) if r["student"] in SAMPLE}
+    assert rows(serial_course) == rows(graded_class) and rows(graded_class)
 
 
 def test_runner_reports_progress_and_a_closing_summary(graded_class):
