@@ -118,8 +118,10 @@ class GradingExecute(Execute):
         True, help="Fork kernels from a warm process (instructor/forkserver.py); the sandbox needs it."
     ).tag(config=True)
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, sandbox_check: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if not sandbox_check:
+            return  # only reading the settings (the grading hooks ask whether the sandbox is wanted)
         if not self.sandbox:
             self.log.warning("GRADING WITHOUT THE SANDBOX (GradingExecute.sandbox = False): the students' code runs "
                              "with your rights, can read the solutions and the gradebook and can leave processes "
@@ -514,6 +516,19 @@ class GradingHooks(UnreadableNotebooks):
         app = Application.instance() if Application.initialized() else None
         config = getattr(app, "config", None)
         return course_settings(self.course, config=config if config and "CourseDirectory" in config else None)
+
+    def before(self, assignment: str, student: str, notebooks: list[str]) -> None:
+        """pre_convert_hook: stop before anything is written if the sandbox is wanted and cannot start; then as above."""
+        from traitlets.config import Application
+
+        app = Application.instance() if Application.initialized() else None
+        if GradingExecute(config=getattr(app, "config", None), sandbox_check=False).sandbox:
+            from instructor.sandbox import problem
+
+            missing = problem()
+            if missing:
+                raise SystemExit(f"Autograding stopped: {missing}")  # not an exception: nbgrader would go on
+        super().before(assignment, student, notebooks)
 
     def after(self, assignment: str, student: str, notebooks: list[str]) -> None:
         """post_convert_hook: unreadable files, the student's integrity scan, and (outside the runner) the CSVs."""
