@@ -24,7 +24,9 @@ import argparse
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,13 @@ def grade_class(course: Path, students: list[str], jobs: int, overrides: list[st
     for name in THREADS:
         os.environ[name] = "1"  # inherited by every kernel: N workers, N cores, same numbers
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state from the caller
+    from instructor.forkserver import SCRATCH
+    from instructor.sandbox import scratch_base
+
+    # one folder for every worker's kernels: removed at the end even if a worker had to be killed
+    scratch = Path(tempfile.mkdtemp(prefix="ch8-run-", dir=scratch_base()))
+    scratch.chmod(0o711)
+    os.environ[SCRATCH] = str(scratch)
     waiting, outcomes, failed, start = list(reversed(students)), [], 0, time.perf_counter()
     live = sys.stdout.isatty()
     workers = [_Worker(context, course, overrides) for _ in range(jobs)]
@@ -141,6 +150,7 @@ def grade_class(course: Path, students: list[str], jobs: int, overrides: list[st
     finally:
         for worker in workers:
             worker.end()
+        shutil.rmtree(scratch, ignore_errors=True)
     if live:
         echo("")
     return sorted(outcomes, key=lambda o: o.student)
@@ -225,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
                         else os.cpu_count(), help="submissions graded at once (default: all cores)")
     parser.add_argument("--student", action="append", default=[], help="grade only this student (repeatable)")
     parser.add_argument("--force", action="store_true", help="grade again submissions already autograded")
+    parser.add_argument("--submission-timeout", type=float, default=0,
+                        help="seconds one submission may take before its worker is ended (default: the notebooks' "
+                             "time budgets plus a margin)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run the students' code without the grading sandbox (only for submissions you trust)")
     args, overrides = parser.parse_known_args(argv)
@@ -268,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Autograding {len(students)} submission(s) of {settings.assignment} with {jobs} worker(s) ...", flush=True)
     start = time.perf_counter()
     outcomes = grade_class(course, students, jobs, overrides, force=args.force,
-                           limit=submission_limit(config, len(settings.notebooks())))
+                           limit=args.submission_timeout or submission_limit(config, len(settings.notebooks())))
     outcomes = [_unreadable_only(settings, config, outcome) for outcome in outcomes]
     wall = time.perf_counter() - start
     for outcome in outcomes:

@@ -47,6 +47,7 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "I
 # ipykernel sets this for every kernel; matplotlib reads it on import, so the zygote sets it first.
 INLINE = "module://matplotlib_inline.backend_inline"
 THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SCRATCH = "CH8_GRADING_SCRATCH"  # where the workers' folders go (set by instructor/autograde.py)
 START_S = 60  # seconds the zygote may take to import everything and say "ready"
 ANSWER_S = 30  # seconds the zygote may take to answer one request
 
@@ -55,7 +56,8 @@ def _shared_root() -> Path:
     """Return a new private folder for one worker's kernels (in the temporary folder; removed with the zygote)."""
     from instructor.sandbox import scratch_base
 
-    folder = Path(tempfile.mkdtemp(prefix="ch8-grading-", dir=scratch_base()))
+    # the lab's runner gives its workers one folder for all of them, which it removes whatever happened to them
+    folder = Path(tempfile.mkdtemp(prefix="ch8-grading-", dir=os.environ.get(SCRATCH) or scratch_base()))
     if os.geteuid() == 0:  # the sandbox runs as nobody: the folder is handed to it
         from instructor.sandbox import NOBODY
 
@@ -117,10 +119,11 @@ class _Zygote:
             raise RuntimeError(f"the kernel zygote did not start: {ready!r}")
 
     def _answer(self, seconds: float) -> str:
-        """Return the zygote's next line, waiting at most ``seconds`` (a hung zygote is an error, not a wait)."""
+        """Return the zygote's next line, waiting at most ``seconds`` (a hung zygote is ended: the next kernel starts a new one)."""
         ready, _, _ = select.select([self.process.stdout], [], [], seconds)
         if not ready:
-            raise RuntimeError(f"the kernel zygote did not answer within {seconds:.0f} s")
+            self.process.kill()
+            raise RuntimeError(f"the kernel zygote did not answer within {seconds:.0f} s and was ended")
         return self.process.stdout.readline().strip()
 
     def _ask(self, request: dict) -> str:

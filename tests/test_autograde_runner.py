@@ -7,11 +7,16 @@ and everything either way writes is compared.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from conftest import NOTEBOOK_TIMEOUT, TIMEOUT, autograde, write_class
@@ -131,3 +136,49 @@ def test_runner_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
     assert not list(scratch.iterdir())
     from instructor.sandbox import scratch_base  # where the workers' folders go when the grader is root
     assert not [p for p in Path(scratch_base() or scratch).glob("ch8-*") if p.stat().st_mtime >= started]
+
+
+def _worker_grading(runner: psutil.Process, student: str, seconds: float = 120) -> psutil.Process:
+    """Return the runner's worker process once a kernel of ``student``'s grading runs under it (bounded wait)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for worker in runner.children():
+            try:
+                if any("forkserver" in " ".join(p.cmdline()) for p in worker.children(recursive=True)):
+                    return worker
+            except psutil.Error:  # a process ended while being looked at
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no worker started grading {student} within {seconds} s")
+
+
+@pytest.mark.parametrize("fault", ["dies", "hangs"])
+def test_a_worker_that_dies_or_hangs_costs_only_its_submission(tmp_path, fault):
+    """The runner ends a worker that died or stopped answering, says why for that submission, and grades the rest."""
+    course = make_scratch_course(tmp_path / "course")
+    assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
+    write_complete_submission(course, "ann")
+    write_complete_submission(course, "bob")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    started = time.time() - 1
+    runner = subprocess.Popen([sys.executable, "-m", "instructor.autograde", "--course", str(course), "--jobs", "1",
+                               "--student", "ann", "--student", "bob", "--submission-timeout", "40"],
+                              cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        worker = _worker_grading(psutil.Process(runner.pid), "ann")
+        worker.kill() if fault == "dies" else worker.suspend()
+        output, _ = runner.communicate(timeout=600)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 1, output[-2000:]
+    with open(course / "course" / "autograde_summary.csv", newline="") as handle:
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    first = rows[("ann", "01_overfitting")]
+    assert first["status"] == "not graded"
+    assert ("worker ended" if fault == "dies" else "took more than 40 s") in first["reason"]
+    assert {r["status"] for (student, _), r in rows.items() if student == "bob"} == {"graded"}
+    assert not psutil.pid_exists(worker.pid) or worker.status() == psutil.STATUS_ZOMBIE
+    from instructor.sandbox import scratch_base  # the killed worker's folders went with the run
+    assert not [p for p in Path(scratch_base() or tempfile.gettempdir()).glob("ch8-run-*") if str(runner.pid) in p.name
+                or p.stat().st_mtime > started]
