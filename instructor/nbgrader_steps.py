@@ -434,7 +434,11 @@ class UnreadableNotebooks:
     def before(self, assignment: str, student: str, notebooks: list[str]) -> None:
         """pre_convert_hook: take every unreadable file out of ``notebooks`` (the list nbgrader will grade)."""
         for path in list(notebooks):
-            normalise(Path(path))  # a byte-order mark, CRLF or nbformat 4.0-4.4 from another editor: graded as any other
+            # a byte-order mark, CRLF or nbformat 4.0-4.4 from another editor: graded as any other, and the
+            # file as it was handed in is kept beside the student's grading records
+            # (nbgrader passes its --student pattern, often "*": the student is the folder above the assignment's)
+            owner = Path(path).parent.parent.name
+            normalise(Path(path), keep=Path(self.status_dir) / owner / f"{Path(path).stem}.as-handed-in.ipynb")
             if unreadable_reason(Path(path)) is not None:
                 notebooks.remove(path)
 
@@ -538,7 +542,8 @@ class GradingHooks(UnreadableNotebooks):
         from instructor.summary import locked, write_summary
 
         settings = self.settings()
-        scan_student(settings, student)
+        if notebooks:  # nbgrader passes its --student pattern ("*"): the student is the folder above the assignment's
+            scan_student(settings, Path(notebooks[0]).parent.parent.name)
         if os.environ.get(RUNNER) != "1":
             with locked(settings):
                 write_summary(settings)

@@ -50,10 +50,11 @@ def _plain_line_ends(nb: nbformat.NotebookNode) -> bool:
     return changed
 
 
-def normalise(path: Path) -> str | None:
+def normalise(path: Path, keep: Path | None = None) -> str | None:
     """Rewrite the notebook at ``path`` as clean UTF-8 nbformat 4.5 with cell ids; return what was fixed, or None.
 
-    None means the file was left as it was: nothing to fix, or not a notebook at all.
+    None means the file was left as it was: nothing to fix, or not a notebook at all. ``keep``: where to
+    save the file exactly as it was handed in before rewriting it (nothing the student sent is lost).
     """
     raw = path.read_bytes()
     fixes = []
@@ -82,5 +83,8 @@ def normalise(path: Path) -> str | None:
     if not fixes:
         return None
     nbformat.validate(nb)
+    if keep is not None and not keep.exists():
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(path.read_bytes())
     nbformat.write(nb, path)
     return "; ".join(fixes)

@@ -138,3 +138,5 @@ def test_notebooks_from_other_editors_get_the_same_grade(tmp_path):
         assert cell_scores(course, student) == cell_scores(course, "as_saved"), student
         autograded = course / "course" / "autograded" / student / ASSIGNMENT / f"{NB1}.ipynb"
         assert nbformat.read(autograded, as_version=4).nbformat_minor == 5
+        handed_in = course / "course" / "grading_status" / student / f"{NB1}.as-handed-in.ipynb"
+        assert handed_in.read_bytes().startswith(BOM) if student == "bom_crlf" else b'"nbformat_minor": 0' in handed_in.read_bytes()
