@@ -51,6 +51,7 @@ class Outcome:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     why: str = "passed"  # one of instructor.verdicts.WHY
+    cpu: float = 0.0  # CPU seconds of the check's thread in the grader
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,6 +175,14 @@ class CheckRun:
 
     def _run(self) -> None:
         """Accept the kernel's connection, then run the check's code with calls going through it."""
+        started = time.thread_time()
+        try:
+            self._serve_check()
+        finally:
+            self.outcome.cpu = round(time.thread_time() - started, 4)
+
+    def _serve_check(self) -> None:
+        """Run the check once the kernel connects; leave its outcome in ``self.outcome``."""
         buffer = io.StringIO()
         try:
             self.listener.settimeout(CONNECT_S)

@@ -238,6 +238,7 @@ class GradingExecute(Execute):
             self.nb.cells[index] = cell  # nbclient put the serving cell in its place; the check's own cell stays
         cell.execution_count = serving.execution_count
         verdict = self._verdict(cell, outcome.why, "" if outcome.passed else outcome.evalue, outcome.printed)
+        verdict.cpu = outcome.cpu
         cell.outputs = outputs(verdict, serving.outputs, outcome.ename, outcome.traceback)
 
     def _verdict(self, cell: NotebookNode, why: str, message: str, printed: str = "") -> Verdict:

@@ -43,6 +43,7 @@ class Verdict:
     why: str
     message: str = ""  # what the student reads when points were lost ('' when the check passed)
     printed: str = ""  # what the check printed ("Mean error: OK ...")
+    cpu: float = 0.0  # CPU seconds the check's own code used in the grader (for the autograding benchmark)
 
     @property
     def passed(self) -> bool:

@@ -110,8 +110,16 @@ def test_graded_cells_explain_themselves_and_carry_points(path):
     for cell in graded:
         assert cell.source.startswith('"""Check'), cell.source[:60]
         assert cell.metadata.nbgrader["points"] > 0 and cell.metadata.nbgrader["locked"]
-    hidden = [c for c in graded if "### BEGIN HIDDEN TESTS" in c.source]
-    assert hidden and len(hidden) < len(graded), "some checks visible to students, some hidden"
+    def visible_code(cell) -> list[str]:
+        """Return the lines a student sees that do more than describe and import."""
+        lines = cell.source.split("### BEGIN HIDDEN TESTS")[0].splitlines()[1:]
+        return [line for line in lines if line.strip() and not line.startswith(("import ", "from "))]
+
+    hidden = [c for c in graded if not visible_code(c)]
+    assert hidden and len(hidden) < len(graded), "some checks visible to students, some wholly hidden"
+    # A visible check also tries a second input the student cannot see: an answer that ignores its
+    # arguments, or hands back the numbers the visible lines expect, loses it too.
+    assert all("### BEGIN HIDDEN TESTS" in c.source for c in graded)
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
