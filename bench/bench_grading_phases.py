@@ -1,16 +1,18 @@
 """Print where a complete submission's grading seconds go, notebook by notebook (CPU seconds).
 
-Runs each notebook of a complete submission the way the autograder does (NBGRADER_EXECUTION set,
-one BLAS thread) and reads the kernel's own CPU clock between phases: start-up (a normal start,
-then a fork from the warm zygote), the grading guard, the setup cell, the checks, and the
-demonstration cells the grader skips. CPU seconds, unlike wall-clock seconds, barely change when
-other work shares the machine.
+Runs each notebook of a complete submission in a kernel the way the autograder starts them
+(NBGRADER_EXECUTION set, one BLAS thread): started normally, forked from the warm zygote, and forked
+into the grading sandbox. It reads the kernel's own CPU clock between phases: start-up, the setup
+cell, the checks (run in the kernel here, as in a student's own run; while grading they run in the
+grader: bench_autograde.py prints their cost there), and the demonstration cells the grader skips.
+CPU seconds, unlike wall-clock seconds, barely change when other work shares the machine.
 
     python bench/bench_grading_phases.py
 """
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
@@ -21,11 +23,11 @@ from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 from instructor.course import ASSIGNMENT, ROOT, solution_answers  # noqa: E402
-from instructor.forkserver import ForkingKernelManager  # noqa: E402
-from instructor.guard import BOOTSTRAP  # noqa: E402
+from instructor.forkserver import ForkingKernelManager, stop_zygotes  # noqa: E402
 
 CPU = "import resource as _r\n_u = _r.getrusage(_r.RUSAGE_SELF)\nprint(_u.ru_utime + _u.ru_stime)\ndel _r, _u"
-PHASES = ("start-up", "guard", "setup cell", "checks", "skipped demos")
+PHASES = ("start-up", "setup cell", "checks", "skipped demos")
+KINDS = ("plain", "forked", "sandbox")
 
 
 def _complete(notebook: str, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -38,11 +40,14 @@ def _complete(notebook: str, answers: dict[str, str]) -> nbformat.NotebookNode:
     return nb
 
 
-def phases(nb: nbformat.NotebookNode, forked: bool) -> dict[str, float]:
+def phases(nb: nbformat.NotebookNode, kind: str) -> dict[str, float]:
     """Return the kernel's CPU seconds per phase for one notebook, and the wall seconds to start it."""
     client = NotebookClient(nb, kernel_name="python3", timeout=600,
-                            kernel_manager_class=ForkingKernelManager if forked else AsyncKernelManager,
+                            kernel_manager_class=AsyncKernelManager if kind == "plain" else ForkingKernelManager,
                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    if kind != "plain":
+        client.km = client.create_kernel_manager()
+        client.km.sandbox, client.km.limits = kind == "sandbox", {"memory_mb": 4096, "cpu_seconds": 600}
     marks: list[float] = []
 
     def clock() -> None:
@@ -52,11 +57,11 @@ def phases(nb: nbformat.NotebookNode, forked: bool) -> dict[str, float]:
 
     last = max(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
     start = time.perf_counter()
-    with client.setup_kernel():
+    folder = tempfile.mkdtemp(prefix="ch8-phases-")  # the student's folder: the sandbox copies it
+    client.resources = {"metadata": {"path": folder}}
+    with client.setup_kernel(cwd=folder):
         client.wait_for_reply(client.kc.kernel_info())
         wall = time.perf_counter() - start
-        clock()
-        client.execute_cell(nbformat.v4.new_code_cell(BOOTSTRAP), 0)
         clock()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -71,16 +76,17 @@ def phases(nb: nbformat.NotebookNode, forked: bool) -> dict[str, float]:
 
 def main() -> None:
     answers = solution_answers(ROOT)
-    print(f"{'notebook':<18} {'kernel':<7}" + "".join(f"{p:>14}" for p in PHASES) + f"{'start (wall)':>14}")
-    totals = {False: 0.0, True: 0.0}
-    for forked in (False, True):
+    print(f"{'notebook':<18} {'kernel':<8}" + "".join(f"{p:>14}" for p in PHASES) + f"{'start (wall)':>14}")
+    totals = dict.fromkeys(KINDS, 0.0)
+    for kind in KINDS:
         for notebook in answers:
-            row = phases(_complete(notebook, answers[notebook]), forked)
-            totals[forked] += sum(row[p] for p in PHASES[:4])
-            print(f"{notebook:<18} {'forked' if forked else 'plain':<7}"
-                  + "".join(f"{row[p]:>14.2f}" for p in PHASES) + f"{row['start wall']:>14.2f}")
-    print(f"kernel CPU per submission while grading (demos skipped): plain {totals[False]:.1f} s, "
-          f"forked {totals[True]:.1f} s")
+            row = phases(_complete(notebook, answers[notebook]), kind)
+            totals[kind] += sum(row[p] for p in PHASES[:3])
+            print(f"{notebook:<18} {kind:<8}" + "".join(f"{row[p]:>14.2f}" for p in PHASES)
+                  + f"{row['start wall']:>14.2f}")
+        stop_zygotes()
+    print("kernel CPU per submission while grading (demos skipped): "
+          + ", ".join(f"{kind} {totals[kind]:.1f} s" for kind in KINDS))
 
 
 if __name__ == "__main__":

@@ -227,13 +227,19 @@ class ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-def _copy_folder(source: Path, target: Path, limit: int = 64 * 2 ** 20) -> None:
-    """Copy the regular files of ``source`` (a student's notebook folder) into ``target``, links left out."""
+def _copy_folder(source: Path, target: Path, limit: int = 64 * 2 ** 20, most: int = 500) -> None:
+    """Copy the regular files of ``source`` (a student's notebook folder) into ``target``, links left out.
+
+    At most ``most`` files and ``limit`` bytes: a notebook folder holds a few files; a kernel needs no more.
+    """
     target.mkdir(exist_ok=True)
     total = 0
-    for path in sorted(source.rglob("*")) if source.is_dir() else []:
+    for path in sorted(source.rglob("*"))[:most * 4] if source.is_dir() else []:
         if path.is_symlink() or not path.is_file() or path.stat().st_size + total > limit:
             continue
+        most -= 1
+        if most < 0:
+            break
         total += path.stat().st_size
         destination = target / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
