@@ -25,8 +25,9 @@ from instructor.verdicts import read_records
 
 # nbgrader's own Execute and steps, none of the lab's (no sandbox, no sealed checks, no fork server, every cell)
 PLAIN = '''
-from nbgrader.converters import Autograde as _Autograde
-c.Autograde.autograde_preprocessors = _Autograde.autograde_preprocessors.default_value
+from nbgrader.preprocessors import Execute as _Execute
+c.Autograde.autograde_preprocessors = [_Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]  # nbgrader's own list
 c.Autograde.pre_convert_hook = None
 c.Autograde.post_convert_hook = None
 '''
@@ -79,7 +80,12 @@ def timed(command: list[str], course: Path) -> tuple[float, float | None]:
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds(group) if group is not None else None
     if group is not None:
-        group.rmdir()
+        for _ in range(100):  # the run's last processes may take a moment to be gone
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
     if result.returncode != 0:
         raise SystemExit((result.stdout + result.stderr)[-3000:])
     return seconds, cpu
