@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers.grading import HIDDEN_NOTE
 from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines, max_points, page_text
 from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
 
@@ -107,6 +108,15 @@ def test_feedback_never_shows_hidden_tests(course):
         text = page_text(page)
         leaked = [line for line in hidden_lines if " ".join(line.split()) in text]
         assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
+
+
+def test_feedback_shows_verdicts_not_the_hidden_checks_line(course):
+    """The line a hidden check prints in a student's own run never reaches a feedback page (there the
+    check ran in the grader); a passed visible check still shows its OK line."""
+    pages = sorted((course / "course" / "feedback").rglob("*.html"))
+    assert not [page for page in pages if HIDDEN_NOTE in page_text(page)]
+    complete = feedback_text(course, "complete", NB1)
+    assert "Mean error: OK" in complete and "hidden_check_note()" in complete
 
 
 def test_grades_export_to_csv_with_the_right_totals(course):
