@@ -85,6 +85,9 @@ def _unnamed(text: str, check_cell: str) -> str:
 
 _KINDS = ((KeyboardInterrupt, "interrupted"), (NotImplementedError, "not written"), (SystemExit, "exit"),
           (MemoryError, "memory"), (RecursionError, "recursion"), (NameError, "name"))
+# Errors told apart by their text: NumPy's "ambiguous" advice (.any(), .all()) leads beginners from
+# `if mask:` into `if mask.any():`, which then fails wherever mask is None; the messages say what to write.
+_TEXTS = ((ValueError, "truth value of an array", "truth"), (AttributeError, "'NoneType' object has no attribute", "none"))
 
 
 def error_facts(error: BaseException, check_cell: str = "") -> dict[str, str]:
@@ -97,6 +100,8 @@ def error_facts(error: BaseException, check_cell: str = "") -> dict[str, str]:
         text = str(error)
     except Exception:  # noqa: BLE001 (an exception whose message itself fails)
         text = ""
+    kind = next((name for kinds, words, name in _TEXTS if kind == "error" and isinstance(error, kinds) and words in text),
+                kind)
     return {"kind": kind, "ename": type(error).__name__, "evalue": _short(_unnamed(text, check_cell)),
             "where": _where(error, check_cell)}
 
@@ -120,6 +125,15 @@ def explain(call: str, facts: dict[str, str], hint: str = "") -> CheckFailed:
     elif kind == "name":
         text = (f"{call} uses a name that does not exist here: {evalue}{where}. "
                 "Check the spelling, and use the function's arguments rather than variables from other cells.")
+    elif kind == "truth":
+        text = (f"{call} asked an `if` (or `and`, `or`, `not`) about a whole array{where}, but an `if` needs one "
+                "True or False. To ask whether a value is there at all (is there a mask?), write "
+                "`if mask is not None:`. NumPy's own advice, .any() or .all(), asks something else and fails "
+                "where the value is None.")
+    elif kind == "none":
+        text = (f"{call} failed with AttributeError: {evalue}{where}: that value is None. When an argument may be "
+                "None (mask, when there is no dropout), test it first: `if mask is not None:`. (None also comes "
+                "from a function that has no `return`.)")
     else:
         text = f"{call} failed with {ename}: {evalue}{where}"
         if not text.endswith("."):
@@ -196,6 +210,16 @@ def calls_through(remote: Callable[..., Any]) -> Iterator[None]:
 def grading() -> bool:
     """Tell whether this code runs as a check in the grader (sealed autograding), not in a student's kernel."""
     return getattr(_ROUTE, "remote", None) is not None
+
+
+HIDDEN_NOTE = "hidden check: it runs when your work is graded"
+"""What a hidden check prints when a student runs it: its tests are not in the student's copy."""
+
+
+def hidden_check_note() -> None:
+    """Print HIDDEN_NOTE, except in the grader (feedback pages then show only the verdict)."""
+    if not grading():
+        print(HIDDEN_NOTE)
 
 
 def not_defined(name: str) -> CheckFailed:

@@ -66,6 +66,15 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
     return error, correct_cnt
 '''
 
+_HIDDEN_DELTA = '''
+def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
+    """The hidden delta, with the mask when there is one."""
+    layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
+    if mask is not None:
+        layer_1_delta = layer_1_delta * mask
+    return layer_1_delta
+'''
+
 _EARLY_STOPPING = '''
 def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_epochs):
     """A wrong early stopping."""
@@ -165,6 +174,15 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
     return layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
 '''.strip("\n"),
         ("nb03-test-delta-mask",), "must get no blame"),
+    # `if mask:` fails as soon as there is a mask (NumPy: "truth value ... ambiguous"); the message must
+    # say what to write instead, not pass on NumPy's advice (.any(), which fails where mask is None).
+    "if_mask_on_an_array": Mutant(
+        NB3, "nb03-hidden-delta", _edit(_HIDDEN_DELTA, "    if mask is not None:\n", "    if mask:\n"),
+        ("nb03-test-delta-mask",), "write `if mask is not None:`"),
+    # NumPy's advice followed: right with a mask, fails without one (the run without dropout).
+    "mask_any_without_a_mask": Mutant(
+        NB3, "nb03-hidden-delta", _edit(_HIDDEN_DELTA, "    if mask is not None:\n", "    if mask.any():\n"),
+        ("nb03-test-delta-no-mask",), "test it first: `if mask is not None:`"),
     "one_mask_value_for_all_units": Mutant(
         NB3, "nb03-forward", _edit(FORWARD, "np.random.randint(2, size=layer_1.shape)", "np.random.randint(2)"),
         ("nb03-test-mask-per-unit",), "only one mask value, shared by all units"),
@@ -185,6 +203,24 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
         # Its batch moves the weights len(batch) times an average step, so it also fails the
         # averaging check: the printed listing IS an un-averaged update in disguise.
         ("nb04-test-one-update", "nb04-test-average"), "more than once within a batch"),
+    # weights_1_2 updated first: the hidden delta then goes back through the new weights. One update
+    # per batch all the same, so the message must name the order, not "more than once".
+    "updates_before_hidden_delta": Mutant(
+        NB4, "nb04-minibatch", _edit(
+            MINIBATCH,
+            "        layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)\n"
+            "        if mask is not None:\n"
+            "            layer_1_delta = layer_1_delta * mask\n"
+            "        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)\n",
+            "        weights_1_2 += alpha * layer_1.T.dot(layer_2_delta)\n"
+            "        layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)\n"
+            "        if mask is not None:\n"
+            "            layer_1_delta = layer_1_delta * mask\n"),
+        ("nb04-test-one-update",), "BEFORE layer_1_delta was computed"),
+    # Notebook 04's form of the mask trap: no visible check without dropout notices it.
+    "if_mask_in_batches": Mutant(
+        NB4, "nb04-minibatch", _edit(MINIBATCH, "        if mask is not None:\n", "        if mask:\n"),
+        ("nb04-test-dropout-batches",), "write `if mask is not None:`"),
     "delta_not_averaged": Mutant(
         NB4, "nb04-minibatch", _edit(MINIBATCH, "(batch_labels - layer_2) / len(layer_0)", "(batch_labels - layer_2)"),
         ("nb04-test-average",), "added up, not averaged"),

@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers.grading import HIDDEN_NOTE
 from instructor.course import ASSIGNMENT, solution_answers
 from instructor.report import write_report
 from mutants import MUTANTS, NB1, NB2
@@ -345,7 +346,8 @@ def test_the_practice_notebook_opens_with_nothing_over_it(lab):
 
 def test_run_all_stops_at_the_placeholder_and_a_pasted_answer_passes_its_checks(lab):
     """Run All on a fresh copy stops at the first check ("not written yet"); after pasting a correct
-    evaluate() and running it and the checks below it (Shift+Enter), each check prints OK."""
+    evaluate() and running it and the checks below it (Shift+Enter), each visible check prints OK and
+    each hidden one its line."""
     with lab.step("open a fresh copy of notebook 01 and run all cells"):
         panel = _notebook(lab, _practice_copy(NB1, f"{NB1}_student"))
         _menu(lab, "Run", "Run All Cells")
@@ -385,6 +387,7 @@ def test_run_all_stops_at_the_placeholder_and_a_pasted_answer_passes_its_checks(
         panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=KERNEL_TIMEOUT)
         shown = " ".join(panel.locator(".jp-OutputArea").all_text_contents())
         assert "CheckFailed" not in shown and "Error" not in shown, shown
+        assert shown.count(HIDDEN_NOTE) == 3, shown  # the three hidden checks say what they are
         _code_cell(panel, "Check that evaluate() returns the accuracy").scroll_into_view_if_needed()
 
 

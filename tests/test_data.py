@@ -1,4 +1,4 @@
-"""one_hot, the lab's data split, the book's log lines and the allocator tweak."""
+"""one_hot, the lab's data split, the book's log lines, the allocator tweak and the notebooks' setup call."""
 from __future__ import annotations
 
 import json
@@ -95,3 +95,34 @@ def test_tune_malloc_reports_whether_it_applied():
     assert isinstance(applied, bool)
     if os.uname().sysname == "Linux" and os.confstr("CS_GNU_LIBC_VERSION"):
         assert applied
+
+
+def _python(code: str, **env: str) -> str:
+    """Return what ``code`` prints in a fresh Python of this environment (with ``env`` added)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_start_notebook_returns_the_data_and_whether_nbgrader_runs_it(monkeypatch, lab):
+    """The setup cells' one call: the lab's arrays, and QUICK only while NBGRADER_EXECUTION is set."""
+    from helpers import start_notebook
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    data, quick = start_notebook()
+    assert quick is False and np.array_equal(data.images, lab.images) and np.array_equal(data.test_labels, lab.test_labels)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert start_notebook()[1] is True
+
+
+def test_start_notebook_sets_one_blas_thread_before_numpy_is_loaded():
+    """Notebook 05 calls it first: importing it loads no NumPy, and many_networks=True sets the threads."""
+    printed = _python("import os, sys\nos.environ.pop('OPENBLAS_NUM_THREADS', None)\nfrom helpers import start_notebook\n"
+                      "before = 'numpy' in sys.modules\ndata, quick = start_notebook(many_networks=True)\n"
+                      "print(before, os.environ['OPENBLAS_NUM_THREADS'], quick, data.images.shape)",
+                      NBGRADER_EXECUTION="validate")
+    assert printed == "False 1 True (1000, 784)"

@@ -32,7 +32,7 @@ def test_the_committed_run_used_ten_seeds_and_full_length():
     text = "".join(_printed(cell.id) for cell in nbformat.read(NOTEBOOK, as_version=4).cells
                    if cell.cell_type == "code")
     assert "of 10" in text and "I:349" in text and "I:290" in text
-    assert re.search(r"after 10 passes, mean ± standard deviation over 10 seeds", text)
+    assert re.search(r"after 10 epochs, mean ± standard deviation over 10 seeds", text)
 
 
 def test_every_lesson_reports_mean_spread_and_the_books_seed():

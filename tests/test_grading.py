@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import CheckFailed, array, call, check, describe, failure, number, parts
+from helpers import CheckFailed, array, call, check, describe, failure, hidden_check_note, number, parts
+from helpers.grading import HIDDEN_NOTE, calls_through, error_facts, explain
 
 
 def test_check_passes_silently_and_fails_with_the_message():
@@ -83,6 +84,51 @@ def test_call_by_name_says_when_the_function_is_missing_and_refuses_a_generator(
     scope = _cell("yields", "def forward():\n    yield 1\n")
     with pytest.raises(CheckFailed, match="returned a generator .* does not even run"):
         call("forward()", scope["forward"])
+
+
+def _hidden_delta_with(test: str) -> dict:
+    """Return a notebook cell's globals defining hidden_delta() whose mask test is ``test`` (e.g. `if mask:`)."""
+    return _cell(f"delta_{len(test)}", "def hidden_delta(delta, mask):\n"
+                 f"    {test}\n        delta = delta * mask\n    return delta\n")
+
+
+def test_if_mask_on_an_array_is_told_what_to_write_not_numpys_advice():
+    """`if mask:` fails with NumPy's "ambiguous ... a.any() or a.all()"; the sentence says `is not None`
+    instead, quotes the student's line, and does not pass on the advice that crashes where mask is None."""
+    scope = _hidden_delta_with("if mask:")
+    with pytest.raises(CheckFailed) as caught:
+        call("hidden_delta(delta, mask)", scope["hidden_delta"], np.ones(3), np.array([1, 0, 1]))
+    message = str(caught.value)
+    assert "write `if mask is not None:`" in message and "`if mask:`" in message
+    assert "Use a.any() or a.all()" not in message and "fails where the value is None" in message
+    assert _hidden_delta_with("if mask is not None:")["hidden_delta"](np.ones(3), None).tolist() == [1, 1, 1]
+
+
+def test_mask_any_without_a_mask_is_told_to_test_for_none_first():
+    """NumPy's advice followed, `if mask.any():`, meets mask=None: the sentence names the None and the fix."""
+    scope = _hidden_delta_with("if mask.any():")
+    with pytest.raises(CheckFailed) as caught:
+        call("hidden_delta(delta, None)", scope["hidden_delta"], np.ones(3), None)
+    message = str(caught.value)
+    assert "'NoneType' object has no attribute 'any'" in message and "`if mask.any():`" in message
+    assert "test it first: `if mask is not None:`" in message
+
+
+def test_other_value_and_attribute_errors_keep_their_own_words():
+    """Only NumPy's ambiguous truth value and an attribute of None get the mask sentences."""
+    facts = error_facts(ValueError("shapes (3,4) and (5,6) not aligned"))
+    assert facts["kind"] == "error"
+    assert str(explain("f()", facts)) == "f() failed with ValueError: shapes (3,4) and (5,6) not aligned."
+    assert error_facts(AttributeError("'list' object has no attribute 'shape'"))["kind"] == "error"
+
+
+def test_a_hidden_check_says_what_it_is_to_students_and_nothing_in_the_grader(capsys):
+    """Run by a student, a hidden check prints its one line; run by the grader (calls_through), nothing."""
+    hidden_check_note()
+    assert capsys.readouterr().out == HIDDEN_NOTE + "\n"
+    with calls_through(lambda *args: None):
+        hidden_check_note()
+    assert capsys.readouterr().out == ""
 
 
 def test_call_shows_what_the_function_writes_to_stderr_as_ordinary_output(capsys):

@@ -61,7 +61,7 @@ def test_the_guide_has_its_pages():
 
 
 # Lines of printed output that hold wall-clock times: shown in the guide, but checked loosely.
-TIMING_LINE = re.compile(r"^(?:seconds per pass|wall time)\b.*$", re.M)
+TIMING_LINE = re.compile(r"^(?:seconds per epoch|wall time)\b.*$", re.M)
 # A quoted duration such as "0.008 s" or "18 seconds": a time, not a result.
 DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:s|seconds)\b")
 
@@ -205,3 +205,34 @@ def test_screenshots_are_shown_and_made_by_a_browser_test():
     for png in screenshots:
         assert f"figures/screenshots/{png.name}" in shown, f"{png.name} is not shown in the guide"
         assert f'"screenshots" / "{png.name}"' in tests, f"no browser test makes {png.name}"
+
+
+def test_the_guide_says_how_long_each_notebook_takes_a_student():
+    """Getting started estimates each notebook's time for a student, in minutes, beside the computer's."""
+    section = _section(GUIDE / "01_getting_started.md", "How long things take")
+    rows = {re.match(r"\| `(\w+)`", row).group(1): row for row in section.splitlines() if row.startswith("| `0")}
+    assert sorted(rows) == [path.stem for path in SOLUTIONS]
+    for name, row in rows.items():
+        estimate = row.split("|")[2]
+        low, high = map(int, re.search(r"(\d+)–(\d+) minutes", estimate).groups())
+        assert 10 <= low < high <= 60, f"{name}: {estimate}"
+        intro = " ".join(nbformat.read(ROOT / "solutions" / "ch8" / f"{name}.ipynb", as_version=4).cells[0].source.split())
+        assert f"{low}–{high} minutes" in intro, f"{name}'s introduction should state the guide's estimate"
+
+
+BOX = "Python and NumPy you will meet"
+
+
+def test_python_and_numpy_you_will_meet_explains_what_the_notebooks_use():
+    """The box on the first page names each piece the tasks use, and the tasks and guide pages point to it."""
+    box = _section(GUIDE / "01_getting_started.md", BOX)
+    for piece in ("`a @ b`", "`axis=1`", "`*` unpacks", "`+=` versus `=`", "`.copy()`", "Functions as arguments",
+                  "`if mask is not None:`", "Slices stop at the end", "Whole-number division"):
+        assert piece in box, piece
+    tasks = {path.stem: " ".join(" ".join(c.source.split()) for c in nbformat.read(path, as_version=4).cells
+                                 if c.cell_type == "markdown" and "task" in c.get("id", ""))
+             for path in SOLUTIONS if not path.stem.startswith("05")}
+    assert all(f"*{BOX}*" in text for text in tasks.values()), [name for name, text in tasks.items() if BOX not in text]
+    pages = ("02_overfitting.md", "03_early_stopping.md", "04_dropout.md", "05_minibatch.md")
+    assert all(f"[{BOX}](01_getting_started.md#python-and-numpy-you-will-meet)" in " ".join(_text(GUIDE / page).split())
+               for page in pages)

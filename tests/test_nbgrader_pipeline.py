@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers.grading import HIDDEN_NOTE
 from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines, max_points, page_text
 from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
 
@@ -107,6 +108,22 @@ def test_feedback_never_shows_hidden_tests(course):
         text = page_text(page)
         leaked = [line for line in hidden_lines if " ".join(line.split()) in text]
         assert not leaked, f"{page.name} shows hidden test code: {leaked[:3]}"
+
+
+def test_feedback_shows_verdicts_not_the_hidden_checks_line(course):
+    """The line a hidden check prints in a student's own run is never printed while grading (the check
+    runs in the grader): on a feedback page it appears only where the notebook's text explains it."""
+    graded = sorted((course / "course" / "autograded").rglob("*.ipynb"))
+    printed = [(path.parent.parent.name, cell.id) for path in graded for cell in nbformat.read(path, as_version=4).cells
+               if cell.cell_type == "code" and any(HIDDEN_NOTE in output.get("text", "") for output in cell.outputs)]
+    assert len(graded) > 100 and not printed, printed[:5]
+    explained = {path.stem: " ".join(" ".join(cell.source for cell in nbformat.read(path, as_version=4).cells
+                                              if cell.cell_type == "markdown").split()).count(HIDDEN_NOTE)
+                 for path in (course / "notebooks" / ASSIGNMENT).glob("*.ipynb")}
+    assert explained["01_overfitting"] == 2  # the introduction and "Check yourself" say what the line means
+    for page in sorted((course / "course" / "feedback").rglob("*.html")):
+        assert page_text(page).count(HIDDEN_NOTE) == explained[page.stem], page
+    assert "Mean error: OK" in feedback_text(course, "complete", NB1)
 
 
 def test_grades_export_to_csv_with_the_right_totals(course):

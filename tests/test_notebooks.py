@@ -1,6 +1,8 @@
 """The solution notebooks reproduce the book; the practice copies are generated and give nothing away."""
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import re
 from pathlib import Path
@@ -8,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from instructor.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader
+from helpers.grading import HIDDEN_NOTE
+from instructor.checker import SETUP_SUFFIXES, notebook_namespace
+from instructor.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader, solution_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
@@ -110,24 +114,120 @@ def test_graded_cells_explain_themselves_and_carry_points(path):
     for cell in graded:
         assert cell.source.startswith('"""Check'), cell.source[:60]
         assert cell.metadata.nbgrader["points"] > 0 and cell.metadata.nbgrader["locked"]
-    def visible_code(cell) -> list[str]:
-        """Return the lines a student sees that do more than describe and import."""
-        lines = cell.source.split("### BEGIN HIDDEN TESTS")[0].splitlines()[1:]
-        return [line for line in lines if line.strip() and not line.startswith(("import ", "from "))]
+        # Every check has hidden tests: a second input after its visible lines, or the whole check.
+        assert "### BEGIN HIDDEN TESTS" in cell.source, cell.id
+        if _hidden_only(cell.source):  # a student's copy holds its docstring only: it says what it is
+            assert cell.source.endswith("### END HIDDEN TESTS\nhidden_check_note()"), cell.id
+    assert [c for c in graded if not _hidden_only(c.source)], "some checks are visible to students"
 
-    hidden = [c for c in graded if not visible_code(c)]
-    assert hidden and len(hidden) < len(graded), "some checks visible to students, some wholly hidden"
-    # A visible check also tries a second input the student cannot see: an answer that ignores its
-    # arguments, or hands back the numbers the visible lines expect, loses it too.
-    assert all("### BEGIN HIDDEN TESTS" in c.source for c in graded)
+
+def _hidden_only(source: str) -> bool:
+    """Tell whether a check cell has nothing but its docstring and imports outside its hidden tests."""
+    visible = ast.parse(source.split("### BEGIN HIDDEN TESTS")[0]).body
+    return all(isinstance(node, (ast.Import, ast.ImportFrom)) or
+               isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in visible)
+
+
+def _setup_sources(path: Path) -> list[str]:
+    """Return the sources of the cells the grader builds a check's namespace from (*-setup, *-given)."""
+    return [c.source for c in nbformat.read(path, as_version=4).cells
+            if c.get("id", "").endswith(SETUP_SUFFIXES) and c.cell_type == "code"]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_long_runs_shorten_under_nbgrader(path):
-    """Each notebook reads NBGRADER_EXECUTION so that autograding skips the long demonstrations."""
+def test_setup_is_one_call_and_long_runs_shorten_under_nbgrader(path):
+    """The setup cell hides its plumbing behind start_notebook(), whose QUICK cuts the long runs short."""
+    setup = _setup_sources(path)[0]
+    assert setup.startswith("# Setup: run this cell first.") and "data, QUICK = start_notebook(" in setup
+    for plumbing in ("tune_malloc", "NBGRADER_EXECUTION", "os.environ", "import os"):
+        assert plumbing not in setup, plumbing
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
-    assert 'QUICK = "NBGRADER_EXECUTION" in os.environ' in text
     assert "if QUICK" in text or "if QUICK else" in text
+
+
+def _loaded_names(source: str) -> set[str]:
+    """Return the names ``source`` reads without defining them itself (assignments, defs, imports, arguments)."""
+    tree = ast.parse(source)
+    defined, loaded = set(dir(builtins)), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            defined.update(a.arg for a in node.args.args + node.args.kwonlyargs)
+            defined.add(getattr(node, "name", ""))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return loaded - defined
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_checks_use_only_what_the_setup_cells_define(path):
+    """Run as the grader runs them, the setup and given cells define every notebook name a check reads
+    (the data arrays, relu, evaluate where given), and the data is the grader's one read-only copy."""
+    namespace = notebook_namespace(_setup_sources(path))
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            missing = _loaded_names(cell.source) - set(namespace)
+            assert not missing, f"{cell.id} reads {sorted(missing)}, which its notebook's setup does not define"
+    for name in ("images", "labels", "test_images", "test_labels"):
+        assert not namespace[name].flags.writeable, name
+
+
+def _run_checks(path: Path, answers: dict[str, str]) -> dict[str, str]:
+    """Run a student copy's setup, answer and check cells in a kernel; return {check's grade_id: what it printed}."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    keep = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (cell.id.endswith(SETUP_SUFFIXES) or meta.get("grade") or meta.get("solution")):
+            cell.source = answers.get(meta.get("grade_id"), cell.source)
+            keep.append(cell)
+    nb.cells = keep
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    return {cell.metadata.nbgrader["grade_id"]: "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            for cell in nb.cells if cell.metadata.nbgrader.get("grade")}
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_check_says_what_it_is_in_a_students_run(path):
+    """In the student copy, answered as in the solutions: each visible check prints its OK line, each
+    hidden check its one line (its tests are not in the copy), and nothing else."""
+    answers = solution_answers(ROOT)[path.stem]
+    printed = _run_checks(RELEASED / path.name, answers)
+    source = {c.id: c.source for c in nbformat.read(path, as_version=4).cells}
+    hidden_only = {cid for cid in printed if _hidden_only(source[cid])}
+    assert hidden_only != set(printed)
+    for cid, text in printed.items():
+        if cid in hidden_only:
+            assert text == HIDDEN_NOTE + "\n", f"{cid} printed {text!r}"
+        else:
+            assert re.fullmatch(r"[^\n]*: OK\b[^\n]*\n", text), f"{cid} printed {text!r}"
+
+
+# A pass over the training images, as a unit ("350 passes", "per pass"), or the book's word for it.
+PASS_AS_UNIT = re.compile(r"\b(?:\d+|one|few|every|each|per|first|last|best|stopping) pass(?:es)?\b"
+                          r"|\bpass(?:es)? over the\b|\ba pass at a time\b|\biterations?\b", re.I)
+
+
+def _sentences(text: str) -> list[str]:
+    """Return the sentences of a Markdown text, each on one line."""
+    return re.split(r"(?<=[.!?])\s+|\n\s*\n", " ".join(text.split()))
+
+
+def test_one_word_for_a_pass_over_the_training_images():
+    """The notebooks' text and the guide say "epoch"; "pass" or the book's "iteration" only where they define it."""
+    cells = [(p.name, c) for p in SOLUTIONS for c in nbformat.read(p, as_version=4).cells]
+    texts = [(name, c.source) for name, c in cells if c.cell_type == "markdown"]
+    texts += [(name, label) for name, c in cells if c.cell_type == "code"
+              for label in re.findall(r"set_[xy]label\((.*)\)", c.source)]  # the plots' axes
+    texts += [(p.name, p.read_text(encoding="utf-8")) for p in (ROOT / "labguide").glob("*.md")]
+    odd = [(name, sentence) for name, text in texts for sentence in _sentences(text)
+           if PASS_AS_UNIT.search(sentence) and "epoch" not in sentence.lower()]
+    assert not odd, odd[:5]
+    assert len(texts) > 50
+    assert any("book calls it an *iteration*" in " ".join(text.split()) for _, text in texts)
 
 
 def test_the_full_printed_listing_prints_all_of_the_books_rows():
