@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.settings import CourseSettings, course_settings, load_config
-from instructor.summary import summary_text, write_summary
+from instructor.summary import summary_text, write_summary, written_text
 
 THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNNER = "CH8_AUTOGRADE_RUNNER"  # set in the workers: the runner writes the summary and the scan once, at the end
@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = {o.student: o.reason for o in outcomes if not o.ok}
     table = write_summary(settings, failed)
     print(summary_text([r for r in table if r["student"] in set(students)], len(outcomes), wall, jobs))
+    written = written_text(settings, students)  # autograding leaves these to a person
+    if written:
+        print(written)
     print(f"Summary written: {settings.summary}")
     from instructor.integrity import main as integrity
 

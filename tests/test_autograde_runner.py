@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import autograde, write_class
+from conftest import autograde, grade_written_answers, write_class
 from instructor.course import (ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader,
                                write_complete_submission)
 
@@ -19,13 +19,15 @@ SAMPLE = ["complete", "blank", "summed_error", "kernel_exits_in_02", "truncated_
 
 @pytest.fixture(scope="module")
 def serial_course(tmp_path_factory) -> Path:
-    """Return a scratch course holding SAMPLE's submissions, graded with one worker, and their feedback."""
+    """Return a scratch course holding SAMPLE's submissions, graded with one worker and by hand as the session's
+    class is, and their feedback."""
     course = make_scratch_course(tmp_path_factory.mktemp("serial"))
     assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
     write_class(course)
     graded = autograde(course, "--jobs", "1", *(f"--student={name}" for name in SAMPLE))
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    grade_written_answers(course, SAMPLE)
     assert nbgrader(course, "generate_feedback", ASSIGNMENT).returncode == 0
     return course
 

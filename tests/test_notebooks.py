@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from instructor.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader
+from instructor.written import is_written
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
@@ -90,6 +91,8 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
     answers = 0
     for cell in released.cells:
         meta = cell.metadata.get("nbgrader", {})
+        if is_written(cell):
+            continue  # test_practice_copies_hold_no_model_answer_and_no_rubric
         if meta.get("solution"):
             answers += 1
             answer = marked_lines(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
@@ -101,16 +104,36 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_practice_copies_hold_no_model_answer_and_no_rubric(path):
+    """A written answer cell of the student copy is the placeholder line alone: no line of its model answer or
+    rubric is anywhere in the copy, nor the words graders go by."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    stub = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config().ClearSolutions.text_stub
+    source = {c.metadata.nbgrader["grade_id"]: c for c in nbformat.read(path, as_version=4).cells if is_written(c)}
+    released = nbformat.read(RELEASED / path.name, as_version=4)
+    copies = {c.metadata.nbgrader["grade_id"]: c for c in released.cells if is_written(c)}
+    assert set(copies) == set(source)
+    assert all(cell.source == stub for cell in copies.values())
+    text = "\n".join(cell.source for cell in released.cells)
+    leaked = [line.strip() for cell in source.values() for line in cell.source.splitlines()
+              if len(line.strip()) > 12 and line.strip() in text]
+    assert not leaked, f"notebooks/{ASSIGNMENT}/{path.name} shows what only graders may read: {leaked[:3]}"
+    assert not any(words in text for words in ("Model answer", "Rubric", "Write back", "Instructors only"))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_graded_cells_explain_themselves_and_carry_points(path):
     """Each test cell starts with a docstring saying what it checks; kernel is python3."""
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.kernelspec.name == "python3"
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and not is_written(c)]
     assert len(graded) >= 4
     for cell in graded:
         assert cell.source.startswith('"""Check'), cell.source[:60]
         assert cell.metadata.nbgrader["points"] > 0 and cell.metadata.nbgrader["locked"]
-    hidden = [c for c in graded if "### BEGIN HIDDEN TESTS" in c.source]
+    # Every check has a hidden part (a second input); a hidden check shows students nothing but its docstring.
+    hidden = [c for c in graded if "check(" not in c.source.split("### BEGIN HIDDEN TESTS")[0]]
     assert hidden and len(hidden) < len(graded), "some checks visible to students, some hidden"
 
 
