@@ -15,7 +15,8 @@ Every wait is bounded: a worker that dies or takes longer than a submission can 
 that submission is reported as not graded (and why), and a new worker grades the rest.
 
 At the end: a summary (graded / partly graded, and why / not graded, and why) on screen and in
-the course's summary CSV (course/autograde_summary.csv), and the integrity scan
+the course's summary CSV (course/autograde_summary.csv), one line saying how many written answers
+wait for grading by hand in the formgrader (instructor/written.py), and the integrity scan
 (course/integrity.csv). The exit status is 1 if a submission could not be graded, else 0.
 """
 from __future__ import annotations

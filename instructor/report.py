@@ -557,7 +557,7 @@ WRITTEN_COLUMNS = ["notebook", "question", "title", "points", "handed_in", "grad
 
 def write_report(course: Path, out: Path | None = None, summary: Path | None = None,
                  integrity: Path | None = None) -> tuple[Path, Path, Path]:
-    """Write class_report.html, class_report_checks.csv and class_report_written.csv into ``out``; return their paths."""
+    """Write class_report.html and the two CSV files (checks, written questions) into ``out``; return their paths."""
     results = load_class(course, summary, integrity)
     out = out or course / "course"
     out.mkdir(parents=True, exist_ok=True)

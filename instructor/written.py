@@ -163,12 +163,13 @@ def answers(settings: CourseSettings, students: Iterable[str] | None = None) -> 
     return sorted(found, key=lambda a: (a.student, a.notebook, a.question))
 
 
-def grade_by_hand(db_url: str, assignment: str, student: str, notebook: str, question: str, points: float,
+def grade_by_hand(settings: CourseSettings, student: str, notebook: str, question: str, points: float,
                   comment: str = "") -> None:
-    """Give one written answer ``points`` and ``comment`` in the gradebook, as the formgrader stores them."""
+    """Give one written answer ``points`` and ``comment`` in the course's gradebook, as the formgrader stores them."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(db_url) as gb:
+    assignment = settings.assignment
+    with Gradebook(settings.db_url, settings.course_id) as gb:
         grade = gb.find_grade(question, notebook, assignment, student)
         if not 0 <= points <= grade.max_score:
             raise ValueError(f"{question} is worth 0 to {grade.max_score:g} points, not {points:g}")

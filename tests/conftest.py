@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from instructor.course import (ASSIGNMENT, gradebook_url, make_scratch_course, nbgrader, solution_answers,
-                               write_complete_submission, write_submission)
+from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, solution_answers, write_complete_submission,
+                               write_submission)
+from instructor.settings import course_settings
 from instructor.written import grade_by_hand
 from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
@@ -86,10 +87,10 @@ def write_class(course: Path, port: int = 9) -> None:
 
 def grade_written_answers(course: Path, students: list[str] | None = None) -> None:
     """Grade by hand, as a grader in the formgrader would, the written answers HAND_GRADES lists (of ``students``)."""
+    settings = course_settings(course)
     for grade in HAND_GRADES:
         if students is None or grade.student in students:
-            grade_by_hand(gradebook_url(course), ASSIGNMENT, grade.student, grade.notebook, grade.question,
-                          grade.points, grade.comment)
+            grade_by_hand(settings, grade.student, grade.notebook, grade.question, grade.points, grade.comment)
 
 
 def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:

@@ -29,11 +29,11 @@ def course(graded_class) -> Path:
 
 
 def _graded_cells(course: Path, student: str, notebook: str) -> dict[str, nbformat.NotebookNode]:
-    """Return {grade_id: cell} for the graded cells of one student's autograded notebook."""
+    """Return {grade_id: cell} for the checks (graded code cells) of one student's autograded notebook."""
     path = course / "course" / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb"
     cells = nbformat.read(path, as_version=4).cells
     return {cell.metadata.nbgrader["grade_id"]: cell for cell in cells
-            if cell.metadata.get("nbgrader", {}).get("grade")}
+            if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"}
 
 
 def _hidden_names() -> set[str]:

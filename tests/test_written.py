@@ -70,7 +70,8 @@ def test_the_questions_the_issue_asked_for_are_there():
     prompts = {q.name: " ".join(f"{q.title} {q.prompt}".split()) for q in QUESTIONS}
     assert "np.random.randint(2, size=layer_1.shape)`" in prompts["nb03-written-two-answer"]
     assert "`* 2`" in prompts["nb03-written-two-answer"]
-    assert "`alpha = 0.1`" in prompts["nb04-written-alpha-answer"] and "`batch_size`" in prompts["nb04-written-alpha-answer"]
+    alpha = prompts["nb04-written-alpha-answer"]
+    assert "`alpha = 0.1`" in alpha and "`batch_size`" in alpha
     assert "validation" in prompts["nb02-written-validation-answer"] and "*test* accuracy" in prompts[
         "nb02-written-validation-answer"]
 
