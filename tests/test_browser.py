@@ -564,6 +564,12 @@ def _answer_panel(page, grade_id: str):
     return page.locator(".nbgrader_cell").filter(has=page.locator(f"input.score#{grade_id}"))
 
 
+def _submission_ready(page) -> None:
+    """Wait until a submission's page has loaded its grades and comments: before that, typed points are not saved."""
+    page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded "
+                           "&& formgrader.comments.loaded", timeout=UI_TIMEOUT)
+
+
 def _saved(page, what: str):
     """Wait for the formgrader's page to save a grade or a comment (its PUT to the API) and return the response."""
     return page.expect_response(lambda r: f"/formgrader/api/{what}/" in r.url and r.request.method == "PUT")
@@ -595,6 +601,7 @@ def test_an_instructor_grades_a_written_answer_and_the_student_reads_it(browser,
             expect(ada.locator("a.name-shown")).to_be_visible()
         with formgrader.step("open ada's notebook 01 and give her written answer 1 point and a comment"):
             ada.locator("a.name-shown").click()
+            _submission_ready(page)
             panel = _answer_panel(page, GRADED_BY_HAND)
             expect(panel.locator(".panel-heading")).to_contain_text("Student's answer")
             expect(panel.locator(".text_cell_render")).to_have_text(WRITTEN_ANSWER)
@@ -624,6 +631,7 @@ def test_an_instructor_grades_a_written_answer_and_the_student_reads_it(browser,
             expect(ben.locator("td.written-score")).to_have_text("0 / 4")
             page.get_by_role("button", name="Show All Names").click()
             ben.locator("a.name-shown").click()
+            _submission_ready(page)
             panel = _answer_panel(page, GRADED_BY_HAND)
             expect(panel.locator(".text_cell_render")).to_have_text(stub)
             expect(panel.locator("input.score")).to_have_value("")
