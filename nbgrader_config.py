@@ -107,6 +107,10 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenChecks, ClearHiddenTest
 
 # The stub says what to do when a student runs it too early (a bare NotImplementedError says nothing).
 c.ClearSolutions.code_stub = {"python": '# YOUR CODE HERE\nraise NotImplementedError("not written yet: replace this line with your code")'}
+# A written answer (a Markdown cell graded by hand in the formgrader): nbgrader replaces the whole
+# source cell, model answer and rubric included, by this line. A copy handed in with the line left
+# as it is scores 0 without grading, and the grader sees "No response." (nbgrader's checksum).
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE: double-click this cell, replace this line with your answer, then press Shift+Enter."
 
 # Submissions downloaded from Canvas or Moodle: the LMS's zip goes into course/downloaded/ch8/archive/,
 # then `nbgrader zip_collect ch8` files each notebook under its student by the names those LMS give,

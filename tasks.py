@@ -13,6 +13,7 @@
              (--upgrade, or --upgrade-package NAME)
   settings   install the lab's JupyterLab settings into the running Python's environment (conda)
   release    regenerate the student copies notebooks/ from solutions/ (nbgrader generate_assignment)
+             and the graders' rubric page labguide/08_written_answers.md
   zip_collect  file a Canvas or Moodle download (course/downloaded/ch8/archive/) into course/submitted/
   autograde  autograde every submission in course/submitted/ on all cores, then say what could not be
              graded and run the integrity scan (instructor/autograde.py; --jobs N, --student ID, --force)
@@ -290,7 +291,9 @@ def test(*args: str) -> int:
 
 
 def release(*args: str) -> int:
-    return _nbgrader("generate_assignment", ASSIGNMENT, "--force", *args)
+    """Write the student copies, then the graders' rubric page, both from solutions/."""
+    return (_nbgrader("generate_assignment", ASSIGNMENT, "--force", *args)
+            or _run(PYTHON, "-m", "instructor.written"))
 
 
 def zip_collect(*args: str) -> int:

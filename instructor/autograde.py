@@ -15,7 +15,8 @@ Every wait is bounded: a worker that dies or takes longer than a submission can 
 that submission is reported as not graded (and why), and a new worker grades the rest.
 
 At the end: a summary (graded / partly graded, and why / not graded, and why) on screen and in
-the course's summary CSV (course/autograde_summary.csv), and the integrity scan
+the course's summary CSV (course/autograde_summary.csv), one line saying how many written answers
+wait for grading by hand in the formgrader (instructor/written.py), and the integrity scan
 (course/integrity.csv). The exit status is 1 if a submission could not be graded, else 0.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.settings import CourseSettings, course_settings, load_config
-from instructor.summary import summary_text, write_summary
+from instructor.summary import summary_text, write_summary, written_text
 
 THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNNER = "CH8_AUTOGRADE_RUNNER"  # set in the workers: the runner writes the summary and the scan once, at the end
@@ -291,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = {o.student: o.reason for o in outcomes if not o.ok}
     table = write_summary(settings, failed)
     print(summary_text([r for r in table if r["student"] in set(students)], len(outcomes), wall, jobs))
+    written = written_text(settings, students)  # autograding leaves these to a person
+    if written:
+        print(written)
     print(f"Summary written: {settings.summary}")
     from instructor.integrity import main as integrity
 

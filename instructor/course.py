@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from instructor.written import is_written, model_answer
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch8"
 _MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -55,12 +57,13 @@ def nbgrader(course: Path, *args: str, timeout: float = 1800) -> subprocess.Comp
 
 
 def solution_answers(course: Path) -> dict[str, dict[str, str]]:
-    """Return {notebook: {grade_id: answer}} for every solution cell, markers removed."""
+    """Return {notebook: {grade_id: answer}} for every solution cell: code without its markers, and for a
+    written answer its model answer (never its rubric)."""
     answers: dict[str, dict[str, str]] = {}
     for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         answers[path.stem] = {
-            cell.metadata.nbgrader["grade_id"]: "\n".join(
+            cell.metadata.nbgrader["grade_id"]: model_answer(cell.source) if is_written(cell) else "\n".join(
                 line for line in cell.source.splitlines() if not _MARKERS.match(line))
             for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")
         }
@@ -132,8 +135,21 @@ def max_points(course: Path) -> dict[tuple[str, str], float]:
     return points
 
 
+def check_points(course: Path) -> dict[tuple[str, str], float]:
+    """Return {(notebook, grade_id): points} for every autograded check (the graded code cells)."""
+    written = written_points(course)
+    return {key: points for key, points in max_points(course).items() if key not in written}
+
+
+def written_points(course: Path) -> dict[tuple[str, str], float]:
+    """Return {(notebook, grade_id): points} for every written answer (a Markdown cell graded by hand)."""
+    return {(path.stem, cell.metadata.nbgrader["grade_id"]): float(cell.metadata.nbgrader["points"])
+            for path in sorted((course / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+            for cell in nbformat.read(path, as_version=4).cells if is_written(cell)}
+
+
 def total_points(course: Path) -> float:
-    """Return the points of the whole assignment, summed over the course's source notebooks."""
+    """Return the points of the whole assignment (autograded and written), summed over the source notebooks."""
     return sum(max_points(course).values())
 
 

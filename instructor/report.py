@@ -9,13 +9,17 @@ Run it after autograding. It reads, in the course folder DIR (default: the lab's
   what each lost check said (the lab's checks name the mistake they saw) and why it lost; for a
   notebook without a record, the error in its cell of the autograded copy;
 * the autograded notebooks, course/autograded/<student>/<assignment>/*.ipynb: who handed in what;
+* the written answers (Markdown cells graded by hand in the formgrader, instructor/written.py): each
+  one's state in the gradebook (graded, waiting for a grader, left blank), points and comment, and
+  its text from the autograded notebook;
 * course/autograde_summary.csv (student, notebook, status, reason, seconds) and
   course/integrity.csv (student, notebook, cell, line, why), where the grading run wrote them;
   without them the page says that this part is not available.
 Every folder and name comes from the course's nbgrader_config.py (instructor/settings.py).
 
 It writes class_report.html (figures embedded as PNG: no server, script or network needed to read
-it; it can be mailed or archived) and class_report_checks.csv into OUT (default: DIR/course).
+it; it can be mailed or archived), class_report_checks.csv (one row per autograded check) and
+class_report_written.csv (one row per written question) into OUT (default: DIR/course).
 
 How it counts. A notebook counts for a check only if the student handed it in (an autograded copy
 exists); a check is passed with all its points. The same mistake made by several students gives
@@ -43,6 +47,7 @@ import nbformat
 from instructor.course import ROOT
 from instructor.settings import CourseSettings, course_settings
 from instructor.verdicts import read_records
+from instructor.written import TITLE, Answer, answers
 TOP_MISTAKES = 15  # rows in the "most frequent mistakes" table; every message is listed further down
 NAMES_SHOWN = 30  # students named per message before "and N more"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -74,6 +79,9 @@ class ClassResults:
     handed_in: dict[str, set[str]]  # student -> notebooks with an autograded copy
     scores: dict[tuple[str, str, str], float]  # (student, notebook, check) -> points
     messages: dict[tuple[str, str, str], str]  # (student, notebook, check) -> what a lost check said
+    questions: list[Check] = field(default_factory=list)  # the written questions, graded by hand
+    answers: list[Answer] = field(default_factory=list)  # every handed-in written answer's state in the gradebook
+    texts: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (student, notebook, question) -> answer
     summary: list[dict[str, str]] | None = None  # autograde_summary.csv rows, None if absent
     integrity: list[dict[str, str]] | None = None  # integrity.csv rows, None if absent
     sources: dict[str, Path] = field(default_factory=dict)
@@ -89,6 +97,12 @@ def _title(source: str) -> str:
     """Return the first line of a check cell's docstring ("Check that ..."), or '' without one."""
     match = re.match(r'\s*(?:"""|\'\'\')\s*(.*)', source)
     return match.group(1).split('"""')[0].strip() if match else ""
+
+
+def _question_title(source: str) -> str:
+    """Return the title of a written question's cell ("Written question 1 (...): the two 2s" -> "the two 2s")."""
+    match = TITLE.match(source.partition("\n")[0])
+    return match["title"].strip() if match else ""
 
 
 def _cell_message(cell: nbformat.NotebookNode) -> str | None:
@@ -152,7 +166,7 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
         handed_in[path.parts[-3]].add(path.stem)
     from nbgrader.api import MissingEntry
 
-    checks, totals, scores, max_total = [], {}, {}, 0.0
+    checks, questions, totals, scores, max_total = [], [], {}, {}, 0.0
     with _gradebook(settings) as gb:
         try:
             assignment = gb.find_assignment(assignment_id)
@@ -163,8 +177,14 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
         for notebook in assignment.notebooks:
             sources = {cell.name: cell.source for cell in notebook.source_cells}
             order = {name: i for i, name in enumerate(sources)}  # the cells' order in the notebook
+            names = list(sources)
             for cell in sorted(notebook.grade_cells, key=lambda c: order.get(c.name, len(order))):
-                checks.append(Check(notebook.name, cell.name, cell.max_score, _title(sources.get(cell.name, ""))))
+                if cell.cell_type == "markdown":  # a written answer: its question is the cell just above it
+                    above = names[order[cell.name] - 1] if order.get(cell.name) else ""
+                    questions.append(Check(notebook.name, cell.name, cell.max_score,
+                                           _question_title(sources.get(above, ""))))
+                else:
+                    checks.append(Check(notebook.name, cell.name, cell.max_score, _title(sources.get(cell.name, ""))))
         for submission in gb.assignment_submissions(assignment_id):
             totals[submission.student_id] = submission.score
             for notebook in submission.notebooks:
@@ -177,18 +197,21 @@ def load_class(course: Path, summary: Path | None = None, integrity: Path | None
             if not verdict.passed:
                 text = INTERRUPTED if verdict.why == "timed out" else " ".join(verdict.message.split())
                 messages[(record.student, record.notebook, verdict.check)] = text
-    for path in copies:  # a notebook graded without a record: what its cells show
-        if (path.parts[-3], path.stem) in recorded:
-            continue
+    written = {(q.notebook, q.name) for q in questions}
+    texts = {}
+    for path in copies:  # the written answers' text; for a notebook graded without a record, what its cells show
         for cell in nbformat.read(path, as_version=4).cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            text = _cell_message(cell) if grade_id else None
-            if text is not None:
-                messages[(path.parts[-3], path.stem, grade_id)] = text
+            if (path.stem, grade_id) in written:
+                texts[(path.parts[-3], path.stem, grade_id)] = cell.source
+            elif grade_id and (path.parts[-3], path.stem) not in recorded:
+                text = _cell_message(cell)
+                if text is not None:
+                    messages[(path.parts[-3], path.stem, grade_id)] = text
     summary_path, integrity_path = summary or settings.summary, integrity or settings.integrity
     return ClassResults(
         checks=checks, totals=totals, max_total=max_total, handed_in=dict(handed_in), scores=scores,
-        messages=messages,
+        messages=messages, questions=questions, answers=answers(settings), texts=texts,
         summary=_read_csv(summary_path, {"student", "notebook", "status", "reason", "seconds"}),
         integrity=_read_csv(integrity_path, {"student", "notebook", "cell", "line", "why"}),
         sources={"course": course, "summary": summary_path, "integrity": integrity_path}, assignment=assignment_id)
@@ -245,6 +268,21 @@ def check_rows(results: ClassResults) -> list[dict[str, object]]:
                      "students_lost": len(lost),
                      "most_frequent_message": top.example if top else "",
                      "most_frequent_message_students": len(top.students) if top else 0})
+    return rows
+
+
+def written_rows(results: ClassResults) -> list[dict[str, object]]:
+    """Return one row per written question: how many answers are graded, waiting, blank, and the points given."""
+    rows = []
+    for question in results.questions:
+        own = [a for a in results.answers if (a.notebook, a.question) == (question.notebook, question.name)]
+        given = Counter(a.points for a in own if a.state == "graded")
+        rows.append({"notebook": question.notebook, "question": question.name, "title": question.title,
+                     "points": question.points, "handed_in": len(own), "graded": sum(given.values()),
+                     "waiting": sum(a.state == "waiting" for a in own), "blank": sum(a.state == "blank" for a in own),
+                     "points_given": ", ".join(f"{points:g} point{'' if points == 1 else 's'}: {count}"
+                                               for points, count in sorted(given.items(), reverse=True)),
+                     "mean_of_graded": round(statistics.mean(given.elements()), 2) if given else None})
     return rows
 
 
@@ -348,18 +386,22 @@ def _not_available(path: Path, what: str) -> str:
 def _scores_section(results: ClassResults) -> str:
     """Return the Scores section: histogram of totals, summary numbers, a row per notebook."""
     totals = list(results.totals.values())
-    notebooks = list(dict.fromkeys(check.notebook for check in results.checks))
+    graded = results.checks + results.questions  # autograded checks and written answers
+    notebooks = list(dict.fromkeys(check.notebook for check in graded))
     rows = []
     for notebook in notebooks:
-        points = sum(check.points for check in results.checks if check.notebook == notebook)
-        got = [sum(results.scores.get((s, notebook, c.name), 0.0) for c in results.checks if c.notebook == notebook)
+        points = sum(check.points for check in graded if check.notebook == notebook)
+        got = [sum(results.scores.get((s, notebook, c.name), 0.0) for c in graded if c.notebook == notebook)
                for s, handed in results.handed_in.items() if notebook in handed]
         rows.append([notebook, handed_in_count(results, notebook), f"{points:g}",
                      f"{statistics.mean(got):.1f}" if got else "-"])
     return (f"<h2 id='scores'>Scores</h2>{score_histogram(results)}"
             f"<p>{len(totals)} students; total points: mean {statistics.mean(totals):.1f}, "
             f"median {statistics.median(totals):g}, lowest {min(totals):g}, highest {max(totals):g} "
-            f"(of {results.max_total:g}). A notebook not handed in counts 0 points here.</p>"
+            f"(of {results.max_total:g}: {sum(c.points for c in results.checks):g} autograded, "
+            f"{sum(q.points for q in results.questions):g} for written answers graded by hand). A notebook not "
+            f"handed in counts 0 points here, and so does a written answer still waiting for a grader "
+            f"({sum(a.state == 'waiting' for a in results.answers)} now).</p>"
             + _table(["notebook", "handed in by", "points", "mean points of those who handed it in"], rows))
 
 
@@ -389,6 +431,38 @@ def _mistakes_section(results: ClassResults) -> str:
             "messages that differ only in numbers or quoted names and code count as one mistake.</p>"
             + _table(["students", "notebook", "check", "message (one example)"], top)
             + "<h3>Every message, by check</h3>" + ("".join(details) or "<p>No check was lost.</p>"))
+
+
+_STATE_WORDS = {"graded": "graded", "waiting": "waiting for a grader", "blank": "blank (0 points)"}
+
+
+def _written_section(results: ClassResults) -> str:
+    """Return the written answers: per question the counts and points given, then every answer with its grade."""
+    if not results.questions:
+        return ""
+    rows = [[r["notebook"], r["question"], r["title"], f"{r['points']:g}", r["handed_in"], r["graded"], r["waiting"],
+             r["blank"], r["points_given"] or "-", "-" if r["mean_of_graded"] is None else f"{r['mean_of_graded']:g}"]
+            for r in written_rows(results)]
+    details = []
+    for question in results.questions:
+        own = [a for a in results.answers if (a.notebook, a.question) == (question.notebook, question.name)]
+        cells = "".join(
+            f"<tr><td>{html.escape(a.student)}</td><td>{_STATE_WORDS[a.state]}</td>"
+            f"<td>{'' if a.state == 'waiting' else f'{a.points:g}'}</td><td>{html.escape(a.comment)}</td>"
+            f"<td class='answer'>{html.escape(results.texts.get((a.student, a.notebook, a.question), ''))}</td></tr>"
+            for a in own)
+        details.append(f"<details><summary>{html.escape(question.notebook)} · {html.escape(question.name)}: "
+                       f"{html.escape(question.title)} ({_students(len(own))})</summary><table><thead><tr>"
+                       "<th>student</th><th>state</th><th>points</th><th>comment</th><th>answer</th></tr></thead>"
+                       f"<tbody>{cells}</tbody></table></details>")
+    return ("<h2 id='written'>Written answers</h2><p>Questions graded by hand in the formgrader (<i>Manual "
+            "Grading</i>). An answer is <b>waiting</b> until a grader gives it points (it counts 0 until then), "
+            "<b>blank</b> when there is nothing to grade: the placeholder was handed in unchanged (the formgrader "
+            "shows the grader \"No response.\") or its notebook could not be read (0 points either way). Points "
+            "given count the graded answers only.</p>"
+            + _table(["notebook", "question", "title", "points", "handed in", "graded", "waiting", "blank",
+                      "points given", "mean of graded"], rows)
+            + "<h3>Every answer, by question</h3>" + "".join(details))
 
 
 def _grading_section(results: ClassResults) -> str:
@@ -434,6 +508,7 @@ th { background: #f2f2f2; }
 img { max-width: 100%; }
 .missing { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.5em; }
 .who { color: #666; font-size: 0.85em; }
+.answer { white-space: pre-wrap; max-width: 40em; }
 details { margin: 0.3em 0; }
 """
 
@@ -443,40 +518,53 @@ def render(results: ClassResults) -> str:
     course = results.sources["course"]
     intro = (f"<p>Assignment <b>{html.escape(results.assignment)}</b> in {html.escape(str(course))}, written "
              f"{datetime.now():%Y-%m-%d %H:%M}. {len(results.totals)} students in the gradebook, "
-             f"{sum(map(len, results.handed_in.values()))} autograded notebooks.</p>")
+             f"{sum(map(len, results.handed_in.values()))} autograded notebooks, "
+             f"{sum(a.state == 'waiting' for a in results.answers)} written answers waiting for a grader.</p>")
     notes = ("<h2 id='notes'>How this report counts</h2><ul>"
              "<li>A check is passed with all its points; its pass rate counts only the students who handed in "
              "its notebook.</li>"
              "<li>Messages come from the grading records: the lab's checks name the mistake they saw; a check "
              "that could not run says why.</li>"
              "<li>The same mistake gives messages that differ only in the student's own numbers, names and code: "
-             "numbers are read as # and quoted text as ... to group them.</li></ul>")
+             "numbers are read as # and quoted text as ... to group them.</li>"
+             "<li>Checks, pass rates and mistakes are the autograded checks; written answers are counted apart, "
+             "from the gradebook, as the graders have left them when the report is written.</li></ul>")
     body = (intro + _scores_section(results) + _checks_section(results) + _mistakes_section(results)
-            + _grading_section(results) + notes)
+            + _written_section(results) + _grading_section(results) + notes)
     title = html.escape(results.assignment)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Class report: {title}</title>"
             f"<style>{STYLE}</style></head><body><h1>Class report: {title}</h1>{body}</body></html>")
 
 
-def write_checks_csv(results: ClassResults, path: Path) -> Path:
-    """Write one row per check (notebook, check, points, pass rate, who lost it, commonest message); return ``path``."""
-    rows = check_rows(results)
+def _write_rows(rows: list[dict[str, object]], columns: list[str], path: Path) -> Path:
+    """Write ``rows`` as CSV with ``columns``; return ``path``."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
+def write_checks_csv(results: ClassResults, path: Path) -> Path:
+    """Write one row per check (notebook, check, points, pass rate, who lost it, commonest message); return ``path``."""
+    rows = check_rows(results)
+    return _write_rows(rows, list(rows[0]), path)
+
+
+WRITTEN_COLUMNS = ["notebook", "question", "title", "points", "handed_in", "graded", "waiting", "blank", "points_given",
+                   "mean_of_graded"]
+
+
 def write_report(course: Path, out: Path | None = None, summary: Path | None = None,
-                 integrity: Path | None = None) -> tuple[Path, Path]:
-    """Write class_report.html and class_report_checks.csv for ``course`` into ``out``; return both paths."""
+                 integrity: Path | None = None) -> tuple[Path, Path, Path]:
+    """Write class_report.html and the two CSV files (checks, written questions) into ``out``; return their paths."""
     results = load_class(course, summary, integrity)
     out = out or course / "course"
     out.mkdir(parents=True, exist_ok=True)
     page = out / "class_report.html"
     page.write_text(render(results), encoding="utf-8")
-    return page, write_checks_csv(results, out / "class_report_checks.csv")
+    return (page, write_checks_csv(results, out / "class_report_checks.csv"),
+            _write_rows(written_rows(results), WRITTEN_COLUMNS, out / "class_report_written.csv"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,11 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: COURSE/course)")
     args = parser.parse_args(argv)
     try:
-        page, table = write_report(args.course.resolve(), args.out)
+        page, table, written = write_report(args.course.resolve(), args.out)
     except ReportError as error:
         print(f"No class report: {error}", file=sys.stderr)
         return 1
-    print(f"Class report written: {page}\nOne row per check:    {table}")
+    print(f"Class report written: {page}\nOne row per check:    {table}\nOne row per written question: {written}")
     return 0
 
 

@@ -94,3 +94,15 @@ def summary_text(table: list[dict[str, str]], graded: int, wall: float, jobs: in
     if missing:
         lines.append(f"  not graded    {missing} notebook(s) not handed in (they score 0; listed in the CSV)")
     return "\n".join(lines)
+
+
+def written_text(settings: CourseSettings, who: list[str] | None = None) -> str:
+    """Return one line on the written answers of ``who``: how many wait for a grader, are graded, were left blank."""
+    from instructor.written import answers
+
+    states = [answer.state for answer in answers(settings, who)]
+    if not states:
+        return ""
+    return (f"Written answers: {states.count('waiting')} waiting for grading by hand (formgrader, Manual Grading), "
+            f"{states.count('graded')} graded, {states.count('blank')} left blank (0 points; the grader sees "
+            '"No response.").')

@@ -20,11 +20,14 @@ import pytest
 
 from instructor.course import (ASSIGNMENT, make_scratch_course, nbgrader, solution_answers, write_complete_submission,
                                write_submission)
+from instructor.settings import course_settings
+from instructor.written import grade_by_hand
 from hostile import HOSTILE, write_hostile
 from mutants import ALTERNATIVES, ENDLESS_EVALUATE, ENDLESS_LOOP, MUTANTS, NB1, NB2
 from odd_answers import ODD_ANSWERS
 from postgres_server import INSTALL_HINT, PostgresServer, server_bin_dir
 from sealed import NB1 as PROBED, PROBES, probe_code
+from written_answers import HAND_GRADES, WRONG, WRONG_STUDENT
 
 TIMEOUT = 15  # seconds per cell for this run (the course uses 60): a correct answer's cells need < 5 s
 NOTEBOOK_TIMEOUT = 40  # seconds per notebook (the course uses 300): a correct one needs < 10 s
@@ -63,7 +66,8 @@ def write_class(course: Path, port: int = 9) -> None:
     for name, mutant in MUTANTS.items():
         write_submission(course, name, mutant.notebook, {**answers[mutant.notebook], mutant.cell: mutant.code})
     for notebook, code in ALTERNATIVES.items():
-        write_submission(course, f"other_way_{notebook}", notebook, {**answers[notebook], **code})
+        written = WRONG if f"other_way_{notebook}" == WRONG_STUDENT else {}  # tests/written_answers.py
+        write_submission(course, f"other_way_{notebook}", notebook, {**answers[notebook], **code, **written})
     write_submission(course, "endless_loop", NB2, {**answers[NB2], "nb02-validation-accuracy": ENDLESS_LOOP})
     write_submission(course, "endless_test_loop", NB1, {**answers[NB1], "nb01-evaluate": ENDLESS_EVALUATE})
     wrong = {**answers[NB1], "nb01-evaluate": MUTANTS["summed_error"].code}
@@ -81,6 +85,14 @@ def write_class(course: Path, port: int = 9) -> None:
         write_submission(course, name, PROBED, {**answers[PROBED], "nb01-evaluate": code})
 
 
+def grade_written_answers(course: Path, students: list[str] | None = None) -> None:
+    """Grade by hand, as a grader in the formgrader would, the written answers HAND_GRADES lists (of ``students``)."""
+    settings = course_settings(course)
+    for grade in HAND_GRADES:
+        if students is None or grade.student in students:
+            grade_by_hand(settings, grade.student, grade.notebook, grade.question, grade.points, grade.comment)
+
+
 def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
     """Run `python -m instructor.autograde` (what `python3 tasks.py autograde` runs) on ``course``."""
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
@@ -92,7 +104,8 @@ def autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory) -> Path:
-    """Return a scratch course in which the whole synthetic class was autograded, given feedback and exported."""
+    """Return a scratch course in which the whole synthetic class was autograded, partly graded by hand (the
+    written answers of tests/written_answers.py), given feedback and exported."""
     course = make_scratch_course(tmp_path_factory.mktemp("course"))
     released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert released.returncode == 0, released.stderr
@@ -103,6 +116,7 @@ def graded_class(tmp_path_factory) -> Path:
     (course / "probe_connections.json").write_text(json.dumps(listener.connections))
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    grade_written_answers(course)
     feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
     assert feedback.returncode == 0, feedback.stderr[-3000:]
     exported = nbgrader(course, "export", "--to", "grades.csv")

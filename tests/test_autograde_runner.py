@@ -19,7 +19,7 @@ import nbformat
 import psutil
 import pytest
 
-from conftest import NOTEBOOK_TIMEOUT, TIMEOUT, autograde, write_class
+from conftest import NOTEBOOK_TIMEOUT, TIMEOUT, autograde, grade_written_answers, write_class
 from instructor.course import (ASSIGNMENT, cell_scores, feedback_text, make_scratch_course, nbgrader,
                                solution_answers, write_complete_submission, write_submission)
 
@@ -29,7 +29,8 @@ SAMPLE = ["complete", "blank", "summed_error", "kernel_exits_in_02", "truncated_
 
 @pytest.fixture(scope="module")
 def serial_course(tmp_path_factory) -> Path:
-    """Return a scratch course holding SAMPLE's submissions, graded by plain `nbgrader autograde`, and their feedback."""
+    """Return a scratch course holding SAMPLE's submissions, graded by plain `nbgrader autograde` and by hand
+    as the session's class is, and their feedback."""
     course = make_scratch_course(tmp_path_factory.mktemp("serial"))
     assert nbgrader(course, "generate_assignment", ASSIGNMENT, "--force").returncode == 0
     write_class(course)
@@ -40,6 +41,7 @@ def serial_course(tmp_path_factory) -> Path:
     (course / "autograde.log").write_text(graded.stdout + graded.stderr)
     # nbgrader exits with an error for the one submission whose files are all unreadable: none here
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    grade_written_answers(course, SAMPLE)
     assert nbgrader(course, "generate_feedback", ASSIGNMENT).returncode == 0
     return course
 

@@ -14,6 +14,7 @@ test checks that the lab's tracked files are byte for byte what they were.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -34,9 +35,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import autograde
 from helpers.grading import HIDDEN_NOTE
-from instructor.course import ASSIGNMENT, solution_answers
+from instructor.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
+                               write_submission)
 from instructor.report import write_report
+from instructor.settings import course_settings
+from instructor.written import Answer, answers, grade_in_formgrader
 from mutants import MUTANTS, NB1, NB2
 
 try:
@@ -139,24 +144,29 @@ def step(page, name: str, log: Path | None = None) -> Iterator[None]:
 
 def _start_lab(scratch: Path) -> Lab:
     """Start `python3 tasks.py lab` on a free loopback port with a token; return once it answers."""
+    return _start_server([sys.executable, "tasks.py", "lab"], ROOT, scratch, RESULTS / "server.log",
+                         "`python3 tasks.py lab`")
+
+
+def _start_server(command: list[str], folder: Path, scratch: Path, log: Path, name: str) -> Lab:
+    """Start a Jupyter server ``command`` in ``folder`` on a free loopback port with a token; return once it answers."""
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     env.update(JUPYTERLAB_SETTINGS_DIR=str(scratch / "user-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(scratch / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(scratch / "runtime"))
-    log = RESULTS / "server.log"
     with open(log, "w") as out:
         # A session of its own: tasks.py runs JupyterLab as a child, and both must be stopped.
         process = subprocess.Popen(
-            [sys.executable, "tasks.py", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+            [*command, "--no-browser", "--ServerApp.ip=127.0.0.1",
              f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     lab = Lab(f"http://127.0.0.1:{port}", token, log, process)
     deadline = time.monotonic() + START_TIMEOUT
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"`python3 tasks.py lab` ended with code {process.returncode}; its log:\n{_tail(log)}")
+                raise RuntimeError(f"{name} ended with code {process.returncode}; its log:\n{_tail(log)}")
             try:
                 lab.api("/api/status")
                 return lab
@@ -166,7 +176,7 @@ def _start_lab(scratch: Path) -> Lab:
         _stop_lab(lab)
         raise
     _stop_lab(lab)
-    raise RuntimeError(f"JupyterLab did not answer on {lab.url} within {START_TIMEOUT} s; its log:\n{_tail(log)}")
+    raise RuntimeError(f"{name} did not answer on {lab.url} within {START_TIMEOUT} s; its log:\n{_tail(log)}")
 
 
 def _stop_lab(lab: Lab) -> None:
@@ -486,7 +496,7 @@ def test_the_formgrader_lists_ch8_with_release_and_collect(lab):
 
 def test_the_class_report_opens_with_its_figures(browser, graded_class, tmp_path):
     """The class report of the synthetic class opens from disk (file://, no server) with every figure shown."""
-    page_path, _ = write_report(graded_class, tmp_path)
+    page_path, *_ = write_report(graded_class, tmp_path)
     context = browser.new_context(viewport={"width": 1100, "height": 1400}, offline=True)
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT)
@@ -505,6 +515,175 @@ def test_the_class_report_opens_with_its_figures(browser, graded_class, tmp_path
                 page.screenshot(path=str(GUIDE_SCREENSHOT))
     finally:
         context.close()
+
+
+# ------------------------------------------------------------------- written answers, graded by hand
+
+GRADED_BY_HAND = "nb01-written-noise-answer"  # the written answer the instructor grades in the browser
+WRITTEN_ANSWER = "It overfits: after epoch 10 it learns the 1,000 training images by heart."
+WRITTEN_COMMENT = ("Right word. Now say what it fits: which details of the training images, and why they are "
+                   "not in the test images.")
+FEEDBACK_TIMEOUT = 120_000  # ms: the formgrader writes the feedback pages of a small class
+FORMGRADER_SCREENSHOT = ROOT / "labguide" / "figures" / "screenshots" / "formgrader_written_answer.png"
+
+
+@pytest.fixture(scope="module")
+def written_course(tmp_path_factory) -> Path:
+    """A scratch course: ada handed in notebook 01 complete with her own written answer, ben the untouched copy;
+    both autograded as `python3 tasks.py autograde` does."""
+    course = make_scratch_course(tmp_path_factory.mktemp("written"))
+    released = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert released.returncode == 0, released.stderr[-3000:]
+    write_submission(course, "ada", NB1, {**solution_answers(course)[NB1], GRADED_BY_HAND: WRITTEN_ANSWER})
+    write_submission(course, "ben", NB1)
+    graded = autograde(course, "--jobs", "2")
+    assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    # autograding leaves ada's two answers to a person; ben's placeholders score 0 at once
+    assert "Written answers: 2 waiting for grading by hand (formgrader, Manual Grading), 0 graded, 2 left blank" in (
+        graded.stdout)
+    return course
+
+
+@pytest.fixture(scope="module")
+def formgrader(written_course, tmp_path_factory) -> Iterator[Lab]:
+    """A Jupyter server started in the scratch course, as an instructor starts one there: its formgrader grades it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "jupyter", "server"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # as tasks.py lab does in containers and classroom VMs
+    try:
+        server = _start_server(command, written_course, tmp_path_factory.mktemp("formgrader"),
+                               RESULTS / "formgrader.log", "the formgrader's Jupyter server")
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server
+    finally:
+        _stop_lab(server)
+
+
+def _answer_panel(page, grade_id: str):
+    """Return the formgrader's panel of one answer cell (its points box has the cell's grade_id as id)."""
+    return page.locator(".nbgrader_cell").filter(has=page.locator(f"input.score#{grade_id}"))
+
+
+def _submission_ready(page) -> None:
+    """Wait until a submission's page has loaded its grades and comments: before that, typed points are not saved."""
+    page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded "
+                           "&& formgrader.comments.loaded", timeout=UI_TIMEOUT)
+
+
+def _saved(page, what: str):
+    """Wait for the formgrader's page to save a grade or a comment (its PUT to the API) and return the response."""
+    return page.expect_response(lambda r: f"/formgrader/api/{what}/" in r.url and r.request.method == "PUT")
+
+
+def test_an_instructor_grades_a_written_answer_and_the_student_reads_it(browser, formgrader, written_course):
+    """Manual Grading flags ada's notebook 01; her written answer gets 1 point and a comment; ben's blank one shows
+    as blank (the placeholder, 0 points, "No response."); Generate Feedback; ada's page shows points and comment."""
+    stub = next(c.source for c in nbformat.read(written_course / "notebooks" / ASSIGNMENT / f"{NB1}.ipynb",
+                                                as_version=4).cells if c.get("id") == GRADED_BY_HAND)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    formgrader.page = page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    try:
+        with formgrader.step("open the formgrader's Manual Grading: notebook 01 needs grading by hand"):
+            formgrader.goto("/formgrader")
+            page.get_by_role("link", name="Manual Grading").click()
+            page.locator("#main-table a", has_text=re.compile(f"^{ASSIGNMENT}$")).click()
+            row = page.locator("#main-table tr").filter(has=page.locator("td.name", has_text=NB1))
+            expect(row.locator("td.avg-written-score")).to_have_text("0 / 4")
+            expect(row.locator("td.needs-manual-grade .glyphicon-ok")).to_have_count(1)
+            row.locator("td.name a").click()
+            students = page.locator("#main-table tr")
+            ada, ben = (students.filter(has=page.locator("a.name-shown", has_text=name)) for name in ("ada", "ben"))
+            expect(ada.locator("td.needs-manual-grade .glyphicon-ok")).to_have_count(1)
+            expect(ben.locator("td.needs-manual-grade .glyphicon-ok")).to_have_count(0)  # blank: nothing to grade
+            expect(ben.locator("td.written-score")).to_have_text("0 / 4")
+            page.get_by_role("button", name="Show All Names").click()  # the list hides names until asked
+            expect(ada.locator("a.name-shown")).to_be_visible()
+        with formgrader.step("open ada's notebook 01 and give her written answer 1 point and a comment"):
+            ada.locator("a.name-shown").click()
+            _submission_ready(page)
+            panel = _answer_panel(page, GRADED_BY_HAND)
+            expect(panel.locator(".panel-heading")).to_contain_text("Student's answer")
+            expect(panel.locator(".text_cell_render")).to_have_text(WRITTEN_ANSWER)
+            question = page.get_by_role("heading", name=re.compile("Written question 2 .*graded by hand"))
+            expect(question).to_be_visible()
+            points = panel.locator("input.score")
+            expect(points).to_have_value("")  # waiting: no points until the grader gives some
+            with _saved(page, "grade") as grade:
+                points.fill("1")
+                points.press("Tab")  # the formgrader saves a box when the grader leaves it
+            with _saved(page, "comment") as comment:
+                panel.locator("textarea.comment").fill(WRITTEN_COMMENT)
+                panel.locator("textarea.comment").press("Tab")
+            assert grade.value.ok and comment.value.ok
+            stored = {a.question: a for a in answers(course_settings(written_course)) if a.student == "ada"}
+            assert stored[GRADED_BY_HAND] == Answer("ada", NB1, GRADED_BY_HAND, "graded", 1, 2, WRITTEN_COMMENT)
+            # the question at the top, out from under the formgrader's bar
+            question.evaluate("node => { node.scrollIntoView({block: 'start'}); window.scrollBy(0, -70); }")
+            if os.environ.get("LABGUIDE_SCREENSHOTS") == "1":
+                top, bottom = question.bounding_box(), panel.bounding_box()
+                FORMGRADER_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(FORMGRADER_SCREENSHOT), clip={
+                    "x": bottom["x"] - 10, "y": top["y"] - 10, "width": bottom["width"] + 20,
+                    "height": bottom["y"] + bottom["height"] - top["y"] + 20})
+        with formgrader.step("see ben's blank written answer as the grader sees it"):
+            page.get_by_role("link", name=NB1, exact=True).click()
+            expect(ben.locator("td.written-score")).to_have_text("0 / 4")
+            page.get_by_role("button", name="Show All Names").click()
+            ben.locator("a.name-shown").click()
+            _submission_ready(page)
+            panel = _answer_panel(page, GRADED_BY_HAND)
+            expect(panel.locator(".text_cell_render")).to_have_text(stub)
+            expect(panel.locator("input.score")).to_have_value("")
+            expect(panel.locator("input.score")).to_have_attribute("placeholder", "0")
+            expect(panel.locator("textarea.comment")).to_have_attribute("placeholder", "No response.")
+            panel.scroll_into_view_if_needed()
+        with formgrader.step("generate the feedback in Manage Assignments"):
+            formgrader.goto("/formgrader/manage_assignments")
+            row = page.locator("tr").filter(has=page.locator("td", has_text=re.compile(f"^{ASSIGNMENT}$")))
+            row.locator("td.generate-feedback a").click()
+            done = f"Successfully generated feedback of '{ASSIGNMENT}'."
+            page.get_by_text(done).wait_for(timeout=FEEDBACK_TIMEOUT)
+            _dismiss(page, done)
+    finally:
+        context.close()
+    student = browser.new_context(viewport={"width": 1100, "height": 900}, offline=True)
+    page = student.new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    try:
+        with step(page, "ada opens her feedback page: the points and the comment", formgrader.log):
+            page.goto((written_course / "course" / "feedback" / "ada" / ASSIGNMENT / f"{NB1}.html").as_uri())
+            expect(page.locator("h4").first).to_have_text(f"{NB1} (Score: 8.0 / 11.0)")  # 7 autograded + 1
+            toc = page.locator("#toc li").filter(has_text="Written response")
+            expect(toc).to_have_text(["Written response (Score: 0.0 / 2.0)", "Written response (Score: 1.0 / 2.0)"])
+            panel = page.locator(".nbgrader_cell").filter(has_text=WRITTEN_ANSWER)
+            expect(panel.locator(".panel-heading")).to_contain_text("Score: 1.0 / 2.0")
+            expect(panel.locator(".panel-footer")).to_have_text(f"Comments: {WRITTEN_COMMENT}")
+            panel.scroll_into_view_if_needed()
+    finally:
+        student.close()
+
+
+def test_a_written_answer_graded_through_the_formgraders_http_api(formgrader, written_course):
+    """instructor.written.grade_in_formgrader (the class hub's test calls it too): points and comment reach the
+    gradebook and the export; an unknown question or a notebook not handed in is refused in words."""
+    url, question = f"{formgrader.url}/formgrader", "nb01-written-measuring-answer"
+    stored = grade_in_formgrader(url, formgrader.token, "ada", NB1, question, 2, "Both parts, well put.")
+    assert (stored["manual_score"], stored["needs_manual_grade"]) == (2, False)
+    found = {a.question: a for a in answers(course_settings(written_course)) if a.student == "ada"}
+    assert found[question] == Answer("ada", NB1, question, "graded", 2, 2, "Both parts, well put.")
+    with pytest.raises(LookupError, match="has no graded cell nb01-no-such-question"):
+        grade_in_formgrader(url, formgrader.token, "ada", NB1, "nb01-no-such-question", 1)
+    with pytest.raises(LookupError, match=f"no autograded {NB2} of ada"):
+        grade_in_formgrader(url, formgrader.token, "ada", NB2, "nb02-written-patience-answer", 1)
+    exported = nbgrader(written_course, "export", "--to", "grades.csv")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    with open(written_course / "grades.csv", newline="") as handle:
+        score = next(float(r["score"]) for r in csv.DictReader(handle) if r["student_id"] == "ada")
+    assert score == sum(points for points, _ in cell_scores(written_course, "ada").values()) >= 7 + 2
 
 
 def test_the_checkout_is_left_as_it_was(lab, checkout_before):

@@ -101,12 +101,12 @@ def test_honest_submissions_raise_no_flags(graded_class):
 
 def test_every_notebook_was_graded_in_the_sandbox_with_a_verdict_per_check(graded_class):
     """Every record says the kernel ran sealed, and holds one verdict for each graded check of its notebook."""
-    from instructor.course import max_points
+    from instructor.course import check_points
     from instructor.verdicts import read_records
 
     records = [r for r in read_records(graded_class / "course" / "grading_status") if r.status != "not graded"]
     checks = {}
-    for notebook, check in max_points(graded_class):
+    for notebook, check in check_points(graded_class):
         checks.setdefault(notebook, set()).add(check)
     assert len(records) > 100 and all(r.sandbox == "on" for r in records)
     assert all({v.check for v in r.verdicts} == checks[r.notebook] for r in records if r.status == "graded")

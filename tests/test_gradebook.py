@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import autograde
+from conftest import autograde, grade_written_answers
 from gradebook_writers import COURSE_ID, expected_score, run_writers
 from instructor.course import (ASSIGNMENT, gradebook_url, make_scratch_course, max_points, nbgrader,
                                solution_answers, write_complete_submission, write_submission)
@@ -164,6 +164,7 @@ def test_autograde_on_postgresql_stores_what_sqlite_stores(postgres, graded_clas
         write_submission(course, "blank", notebook)
     graded = autograde(course, "--jobs", "2")  # the lab's runner, two graders writing at once
     assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    grade_written_answers(course, list(STUDENTS))  # and by hand, as the graded class was (tests/written_answers.py)
 
     postgres_db = gradebook_url(course)
     assert postgres_db.startswith("postgresql+psycopg://") and postgres_db.endswith("/autograde")

@@ -53,10 +53,10 @@ def _text(page: Path) -> str:
 
 
 def test_the_guide_has_its_pages():
-    """An index, getting started, one page per notebook and the instructors' page."""
+    """An index, getting started, one page per notebook, the instructors' page and the graders' rubrics."""
     assert [p.name for p in PAGES] == ["01_getting_started.md", "02_overfitting.md", "03_early_stopping.md",
                                        "04_dropout.md", "05_minibatch.md", "06_evidence.md", "07_instructors.md",
-                                       "README.md"]
+                                       "08_written_answers.md", "README.md"]
     assert sum(map(len, TIMES.values())) >= 6 and "I:349" in OUTPUTS
 
 

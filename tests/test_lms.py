@@ -20,7 +20,7 @@ from instructor.course import ASSIGNMENT, ROOT, gradebook_url, make_scratch_cour
 from instructor.lms import CANVAS, MOODLE_FILE, MOODLE_FOLDER
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks" / ASSIGNMENT).glob("*.ipynb"))
-FULL = total_points(ROOT)  # the whole lab's points (37 with notebook 05)
+FULL = total_points(ROOT)  # the whole lab's points: 37 autograded, 16 for written answers graded by hand
 
 
 def upload(label: str, notebook: str = "01_overfitting.ipynb") -> bytes:
@@ -167,7 +167,8 @@ def test_canvas_grades_import_file(graded_class, tmp_path):
     assert rows[1] == ["Points Possible", "", "", "", "", "100"]
     with open(graded_class / "grades.csv", newline="") as grades:  # nbgrader's own export (tests/conftest.py)
         nbgrader_scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(grades)}
-    assert nbgrader_scores["complete"] == FULL and nbgrader_scores["blank"] == 0
+    # complete: every check, and every written answer graded by hand (tests/written_answers.py)
+    assert nbgrader_scores["complete"] == FULL == 53 and nbgrader_scores["blank"] == 0
     # The class's ids are logins, not Canvas user ids: Canvas matches them on SIS Login ID.
     exported = {row[3]: float(row[5]) for row in rows[2:]}
     assert all(row[1] == "" and row[0] == row[3] for row in rows[2:])

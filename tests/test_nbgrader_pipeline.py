@@ -1,7 +1,8 @@
 """End to end: release, autograde a class of realistic submissions, feedback and grades.
 
 The session's graded class (tests/conftest.py: one scratch course, every submission graded by one
-`python3 tasks.py autograde` run on all cores), then many small assertions on the results.
+`python3 tasks.py autograde` run on all cores, some written answers then graded by hand through
+nbgrader's API as tests/written_answers.py says), then many small assertions on the results.
 """
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import nbformat
 import pytest
 
 from helpers.grading import HIDDEN_NOTE
-from instructor.course import ASSIGNMENT, cell_scores, feedback_text, marked_lines, max_points, page_text
+from instructor.course import (ASSIGNMENT, cell_scores, check_points, feedback_text, gradebook_url, marked_lines,
+                               max_points, page_text, written_points)
+from instructor.settings import course_settings
+from instructor.written import answers
 from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
+from written_answers import HAND_GRADES, WRONG_STUDENT
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +26,23 @@ def course(graded_class) -> Path:
     """The class graded once for the whole test session (tests/conftest.py)."""
     return graded_class
 
+
+def check_scores(course: Path, student: str, notebook: str) -> dict[str, tuple[float, float]]:
+    """Return {grade_id: (score, max_score)} of the autograded checks of one student's notebook."""
+    checks = check_points(course)
+    return {cell: score for (nb, cell), score in cell_scores(course, student).items()
+            if nb == notebook and (nb, cell) in checks}
+
+
 def test_complete_submission_gets_full_marks(course):
-    """The solutions' answers pasted into the practice copies earn every point."""
+    """The solutions' answers pasted into the practice copies earn every point: the checks' when autograded, the
+    written answers' (the model answers) once a grader gave them."""
     scores = cell_scores(course, "complete")
     expected = max_points(course)
     assert set(scores) == set(expected)
     lost = {cell: score for cell, score in scores.items() if score[0] != score[1]}
     assert not lost, f"a correct answer lost points: {lost}"
-    assert sum(expected.values()) == 37
+    assert sum(check_points(course).values()) == 37 and sum(expected.values()) == 53
 
 
 def test_untouched_copy_gets_zero_everywhere(course):
@@ -41,7 +55,7 @@ def test_untouched_copy_gets_zero_everywhere(course):
 @pytest.mark.parametrize("notebook", sorted(ALTERNATIVES))
 def test_correct_answers_written_differently_get_full_marks(course, notebook):
     """Another vectorisation, a boolean mask from another coin, a patience counter, a while loop: all full marks."""
-    scores = {cell: s for (nb, cell), s in cell_scores(course, f"other_way_{notebook}").items() if nb == notebook}
+    scores = check_scores(course, f"other_way_{notebook}", notebook)
     assert scores and all(score == maximum for score, maximum in scores.values()), scores
 
 
@@ -49,7 +63,7 @@ def test_correct_answers_written_differently_get_full_marks(course, notebook):
 def test_each_mistake_loses_exactly_its_checks_and_is_named(course, name):
     """A submission with one typical mistake loses the points of the checks aimed at it, no others."""
     mutant = MUTANTS[name]
-    scores = {cell: s for (nb, cell), s in cell_scores(course, name).items() if nb == mutant.notebook}
+    scores = check_scores(course, name, mutant.notebook)
     failed = {cell for cell, (score, maximum) in scores.items() if score < maximum}
     assert failed == set(mutant.fails), f"{name}: failed {sorted(failed)}, expected {sorted(mutant.fails)}"
     assert all(scores[cell][0] == 0 for cell in mutant.fails)
@@ -58,7 +72,7 @@ def test_each_mistake_loses_exactly_its_checks_and_is_named(course, name):
 
 def test_endless_loop_is_cut_off_and_graded(course):
     """A placeholder that never returns is interrupted; its checks score 0, the others still count."""
-    scores = {cell: s for (nb, cell), s in cell_scores(course, "endless_loop").items() if nb == NB2}
+    scores = check_scores(course, "endless_loop", NB2)
     assert scores["nb02-test-validation"][0] == 0
     assert all(score == maximum for cell, (score, maximum) in scores.items() if cell != "nb02-test-validation")
     # Grading went on with the students after this one.
@@ -67,7 +81,7 @@ def test_endless_loop_is_cut_off_and_graded(course):
 
 def test_a_loop_called_by_every_check_is_cut_off_by_the_notebook_budget(course):
     """An endless evaluate() is called by 5 checks and the training: the notebook's budget stops it all."""
-    scores = {cell: s for (nb, cell), s in cell_scores(course, "endless_test_loop").items() if nb == NB1}
+    scores = check_scores(course, "endless_test_loop", NB1)
     assert len(scores) == 5 and all(score == 0 for score, _ in scores.values())
     assert "did not finish" in feedback_text(course, "endless_test_loop", NB1)
 
@@ -83,14 +97,14 @@ def test_original_tests_run_when_a_student_deletes_or_edits_them(course, student
 
 def test_deleting_the_answer_and_its_test_still_grades_the_notebook(course):
     """With the answer cell gone too, the restored tests run (and fail) instead of crashing nbgrader."""
-    scores = {cell: s for (nb, cell), s in cell_scores(course, "deleted_answer_and_test").items() if nb == NB1}
+    scores = check_scores(course, "deleted_answer_and_test", NB1)
     assert scores["nb01-test-error"] == (0, 2) and scores["nb01-test-accuracy"] == (0, 2)
     assert "evaluate" in feedback_text(course, "deleted_answer_and_test", NB1)
 
 
 def test_restored_cell_of_a_right_answer_earns_its_points(course):
     """A deleted test cell is put back and a correct answer passes it."""
-    scores = {cell: s for (nb, cell), s in cell_scores(course, "right_but_deleted_cell").items() if nb == NB1}
+    scores = check_scores(course, "right_but_deleted_cell", NB1)
     assert scores["nb01-test-accuracy"] == (2, 2)
     assert all(score == maximum for score, maximum in scores.values())
 
@@ -152,7 +166,71 @@ def test_validate_flags_a_blank_copy_and_passes_a_complete_one(course):
     from nbgrader.validator import Validator
 
     blank = Validator().validate(str(course / "notebooks" / ASSIGNMENT / f"{NB2}.ipynb"))
-    assert len(blank.get("failed", [])) == 3  # the visible checks; hidden ones are not in the copy
-    assert any("not written yet" in " ".join(failure["raw_error"].split()) for failure in blank["failed"])
+    # the visible checks (hidden ones are not in the copy), then the two written answers still to write
+    errors = [" ".join(failure["raw_error"].split()) for failure in blank.get("failed", [])]
+    assert len(errors) == 3 + 2 and errors.count("You did not provide a response.") == 2, errors
+    assert any("not written yet" in error for error in errors)
     done = Validator().validate(str(course / "course" / "submitted" / "complete" / ASSIGNMENT / f"{NB2}.ipynb"))
     assert done == {}
+
+
+# ------------------------------------------------------------------------- written answers, by hand
+
+def test_autograde_leaves_written_answers_to_a_person_and_says_how_many(course):
+    """Autograding gives the written answers no points: the answered ones wait for a grader, the summary says how
+    many (and how many were left blank), and only the grades given by hand afterwards moved any."""
+    found = answers(course_settings(course))
+    states = {(a.student, a.notebook, a.question): a.state for a in found}
+    graded = {(g.student, g.notebook, g.question) for g in HAND_GRADES}
+    assert {key for key, state in states.items() if state == "graded"} == graded
+    waiting, blank = list(states.values()).count("waiting"), list(states.values()).count("blank")
+    assert waiting > 100 and blank >= len(written_points(course))  # the untouched copy's, at least
+    log = (course / "autograde.log").read_text()
+    assert (f"Written answers: {waiting + len(graded)} waiting for grading by hand (formgrader, Manual Grading), "
+            f"0 graded, {blank} left blank") in log
+
+
+def test_a_blank_written_answer_is_marked_as_such_for_the_grader(course):
+    """The placeholder handed in as it was: 0 points without grading, and "No response." where the grader (and
+    then the student) reads the comment."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url(course)) as gb:
+        for notebook, question in written_points(course):
+            grade = gb.find_grade(question, notebook, ASSIGNMENT, "blank")
+            comment = gb.find_comment(question, notebook, ASSIGNMENT, "blank")
+            assert (grade.auto_score, grade.manual_score, grade.needs_manual_grade) == (0, None, False)
+            assert comment.auto_comment == "No response." and comment.manual_comment is None
+    assert "Comments: No response." in feedback_text(course, "blank", NB1)
+
+
+@pytest.mark.parametrize("grade", HAND_GRADES, ids=lambda g: f"{g.student}-{g.question}")
+def test_points_and_comment_given_by_hand_are_on_the_feedback_page(course, grade):
+    """Each grade given by hand shows on the student's page: the written response's score and the comment."""
+    text = feedback_text(course, grade.student, grade.notebook)
+    assert f"Written response (Score: {grade.points:.1f} / 2.0)" in text
+    comment = " ".join(grade.comment.replace("`", "").split())  # the page renders the comment's Markdown
+    assert f"Comments: {comment}" in text
+
+
+def test_the_export_counts_the_points_given_by_hand(course):
+    """grades.csv: the complete student has all 53 points, the one graded partly has its checks plus 1 point by
+    hand, and a student whose answers still wait has only the checks' points."""
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
+    assert rows["complete"] == 53
+    by_hand = sum(g.points for g in HAND_GRADES if g.student == WRONG_STUDENT)
+    assert by_hand == 1
+    checks = sum(s for s, _ in check_scores(course, WRONG_STUDENT, "03_dropout").values())
+    assert rows[WRONG_STUDENT] == checks + by_hand == 10 + 1
+    assert rows["other_way_04_minibatch"] == sum(s for s, _ in check_scores(course, "other_way_04_minibatch",
+                                                                                 "04_minibatch").values()) == 8
+
+
+def test_no_feedback_page_shows_a_model_answer_label_or_a_rubric(course):
+    """The rubric stays in the source notebooks: no feedback page has a rubric's or a model answer's words."""
+    pages = sorted((course / "course" / "feedback").rglob("*.html"))
+    assert len(pages) > 100
+    for page in pages:
+        text = page_text(page)
+        assert not any(words in text for words in ("Rubric (2 points)", "Write back:", "Instructors only")), page

@@ -13,6 +13,7 @@ import pytest
 from helpers.grading import HIDDEN_NOTE
 from instructor.checker import SETUP_SUFFIXES, notebook_namespace
 from instructor.course import ASSIGNMENT, make_scratch_course, marked_lines, nbgrader, solution_answers
+from instructor.written import is_written
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
@@ -94,6 +95,8 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
     answers = 0
     for cell in released.cells:
         meta = cell.metadata.get("nbgrader", {})
+        if is_written(cell):
+            continue  # test_practice_copies_hold_no_model_answer_and_no_rubric
         if meta.get("solution"):
             answers += 1
             answer = marked_lines(source_cells[meta["grade_id"]].source, "### BEGIN SOLUTION", "### END SOLUTION")
@@ -105,11 +108,30 @@ def test_practice_copies_hold_no_solution_and_no_hidden_test(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_practice_copies_hold_no_model_answer_and_no_rubric(path):
+    """A written answer cell of the student copy is the placeholder line alone: no line of its model answer or
+    rubric is anywhere in the copy, nor the words graders go by."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    stub = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config().ClearSolutions.text_stub
+    source = {c.metadata.nbgrader["grade_id"]: c for c in nbformat.read(path, as_version=4).cells if is_written(c)}
+    released = nbformat.read(RELEASED / path.name, as_version=4)
+    copies = {c.metadata.nbgrader["grade_id"]: c for c in released.cells if is_written(c)}
+    assert set(copies) == set(source)
+    assert all(cell.source == stub for cell in copies.values())
+    text = "\n".join(cell.source for cell in released.cells)
+    leaked = [line.strip() for cell in source.values() for line in cell.source.splitlines()
+              if len(line.strip()) > 12 and line.strip() in text]
+    assert not leaked, f"notebooks/{ASSIGNMENT}/{path.name} shows what only graders may read: {leaked[:3]}"
+    assert not any(words in text for words in ("Model answer", "Rubric", "Write back", "Instructors only"))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_graded_cells_explain_themselves_and_carry_points(path):
     """Each test cell starts with a docstring saying what it checks; kernel is python3."""
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.kernelspec.name == "python3"
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and not is_written(c)]
     assert len(graded) >= 4
     for cell in graded:
         assert cell.source.startswith('"""Check'), cell.source[:60]
@@ -166,7 +188,7 @@ def test_checks_use_only_what_the_setup_cells_define(path):
     (the data arrays, relu, evaluate where given), and the data is the grader's one read-only copy."""
     namespace = notebook_namespace(_setup_sources(path))
     for cell in nbformat.read(path, as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade"):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
             missing = _loaded_names(cell.source) - set(namespace)
             assert not missing, f"{cell.id} reads {sorted(missing)}, which its notebook's setup does not define"
     for name in ("images", "labels", "test_images", "test_labels"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import re
 import subprocess
 import sys
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from instructor.course import ROOT, cell_scores, max_points, notebook_names, total_points
-from instructor.report import (INTERRUPTED, ReportError, check_rows, load_class, lost_by, mistake_key, mistakes,
-                               write_report)
+from instructor.course import ROOT, cell_scores, check_points, max_points, notebook_names, total_points, written_points
+from instructor.report import (INTERRUPTED, WRITTEN_COLUMNS, ReportError, check_rows, load_class, lost_by, mistake_key,
+                               mistakes, write_report, written_rows)
 from mutants import ALTERNATIVES, MUTANTS, NB1, NB2
+from written_answers import HAND_GRADES, WRONG, WRONG_STUDENT
 
 NOTEBOOKS = notebook_names(ROOT)
 # Students whose every lost check tests/mutants.py declares.
@@ -38,12 +40,19 @@ def results(graded_class, absent):
     return load_class(graded_class, summary=absent, integrity=absent)
 
 
+def _csv(path: Path) -> list[dict[str, str]]:
+    """Return the rows of a CSV file the report wrote."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 @pytest.fixture(scope="module")
-def report(graded_class, absent, tmp_path_factory) -> tuple[str, list[dict[str, str]]]:
-    """The HTML page and the CSV rows written for the synthetic class (no grading-run files)."""
-    page, table = write_report(graded_class, tmp_path_factory.mktemp("report"), summary=absent, integrity=absent)
-    with open(table, newline="", encoding="utf-8") as handle:
-        return page.read_text(encoding="utf-8"), list(csv.DictReader(handle))
+def report(graded_class, absent, tmp_path_factory) -> tuple[str, list[dict[str, str]], list[dict[str, str]]]:
+    """The HTML page, the checks' CSV rows and the written questions' CSV rows for the synthetic class (no
+    grading-run files)."""
+    page, table, written = write_report(graded_class, tmp_path_factory.mktemp("report"), summary=absent,
+                                        integrity=absent)
+    return page.read_text(encoding="utf-8"), _csv(table), _csv(written)
 
 
 def _expected_losers(check_notebook: str, check: str) -> set[str]:
@@ -66,7 +75,8 @@ def test_who_handed_in_what(results):
     for name, mutant in MUTANTS.items():
         assert results.handed_in[name] == {mutant.notebook}
     assert [c.notebook for c in results.checks].count(NB1) == 5
-    assert len(results.checks) == len(max_points(ROOT))
+    assert len(results.checks) == len(check_points(ROOT))
+    assert [(q.notebook, q.name) for q in results.questions] == list(written_points(ROOT))
     assert results.max_total == total_points(ROOT)
 
 
@@ -129,7 +139,7 @@ def test_a_loop_that_never_ends_is_reported_as_stopped(results):
 
 def test_csv_has_one_row_per_check(report, results):
     """class_report_checks.csv: notebook, check, points, pass rate, students who lost it, commonest message."""
-    _, rows = report
+    _, rows, _ = report
     assert [(r["notebook"], r["check"]) for r in rows] == [(c.notebook, c.name) for c in results.checks]
     assert {"notebook", "check", "points", "pass_rate", "students_lost", "most_frequent_message"} <= set(rows[0])
     error = next(r for r in rows if r["check"] == "nb01-test-error")
@@ -149,7 +159,7 @@ def test_csv_has_one_row_per_check(report, results):
 
 def test_the_page_stands_alone(report):
     """Figures are embedded PNGs; no script, no stylesheet or image from elsewhere, no link out."""
-    page, _ = report
+    page, _, _ = report
     assert "<script" not in page.lower() and "<link" not in page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:image/png;base64,|#)", page)
     assert "http://" not in page and "https://" not in page
@@ -160,7 +170,7 @@ def test_the_page_stands_alone(report):
 
 def test_missing_grading_files_are_said_plainly(report, absent):
     """Without autograde_summary.csv and integrity.csv the page says so, naming the file, where it would show them."""
-    page, _ = report
+    page, _, _ = report
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert text.count(f"Not available: {absent} was not found") == 3  # not fully graded, integrity, times
 
@@ -174,7 +184,7 @@ def test_grading_files_are_shown_when_present(graded_class, tmp_path):
                        f"deleted_answer_and_test,{NB1},not graded,the notebook could not be read,\n")
     integrity.write_text("student,notebook,cell,line,why\n"
                          f"edited_test_cell,{NB1},nb01-test-error,1,a graded test cell was edited\n")
-    page_path, _ = write_report(graded_class, tmp_path / "out", summary=summary, integrity=integrity)
+    page_path, *_ = write_report(graded_class, tmp_path / "out", summary=summary, integrity=integrity)
     page = page_path.read_text(encoding="utf-8")
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "Not available" not in text
@@ -184,6 +194,49 @@ def test_grading_files_are_shown_when_present(graded_class, tmp_path):
     assert "edited_test_cell 01_overfitting nb01-test-error 1 a graded test cell was edited" in text
     assert "2 notebooks graded in 48 s" in text and "slowest 41.0 s" in text
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 3
+
+
+def test_written_answers_are_counted_per_question(graded_class, results, report):
+    """Per written question: who handed its notebook in, graded by hand (and the points given), waiting, blank;
+    counted from the gradebook read separately, and the same in the CSV."""
+    from nbgrader.api import Gradebook
+
+    from instructor.course import gradebook_url
+
+    rows = written_rows(results)
+    assert [r["question"] for r in rows] == [question for _, question in written_points(ROOT)]
+    with Gradebook(gradebook_url(graded_class)) as gb:
+        for row in rows:
+            handed = [s for s, notebooks in results.handed_in.items() if row["notebook"] in notebooks]
+            grades = [gb.find_grade(row["question"], row["notebook"], "ch8", s) for s in handed]
+            by_hand = [g for g in HAND_GRADES if g.question == row["question"]]
+            assert row["handed_in"] == len(handed) > 10
+            assert row["graded"] == len(by_hand) == sum(g.manual_score is not None for g in grades)
+            assert row["blank"] == sum(g.manual_score is None and not g.needs_manual_grade for g in grades) >= 1
+            assert row["waiting"] == row["handed_in"] - row["graded"] - row["blank"] > 0
+            given = Counter(g.points for g in by_hand)
+            assert row["points_given"] == ", ".join(f"{p:g} point{'' if p == 1 else 's'}: {n}"
+                                                    for p, n in sorted(given.items(), reverse=True))
+    two = next(r for r in rows if r["question"] == "nb03-written-two-answer")
+    assert (two["graded"], two["points_given"], two["mean_of_graded"]) == (2, "2 points: 1, 1 point: 1", 1.5)
+    _, _, written = report
+    assert list(written[0]) == WRITTEN_COLUMNS
+    assert [(r["question"], int(r["graded"]), int(r["waiting"]), int(r["blank"])) for r in written] == [
+        (r["question"], r["graded"], r["waiting"], r["blank"]) for r in rows]
+
+
+def test_every_answer_to_one_question_is_on_the_page_with_its_grade(report):
+    """A grader reads all the answers to a question in one place: each student's text, state, points and comment."""
+    page, _, _ = report
+    text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page).split()))
+    start = text.index("03_dropout · nb03-written-two-answer: the two 2s")
+    listing = text[start:text.index("03_dropout · nb03-written-training-accuracy-answer")]
+    wrong = next(g for g in HAND_GRADES if g.student == WRONG_STUDENT and g.question == "nb03-written-two-answer")
+    assert f"{WRONG_STUDENT} graded 1 {' '.join(wrong.comment.split())} {WRONG['nb03-written-two-answer']}" in listing
+    assert "blank blank (0 points) 0 YOUR ANSWER HERE" in listing
+    assert "complete graded 2 Full marks (nb03-written-two-answer)" in listing
+    assert re.search(r"summed_error waiting for a grader|other_way_01_overfitting", listing) is None  # 03 only
+    assert listing.count("waiting for a grader") >= 10
 
 
 def test_a_csv_without_its_columns_is_refused(graded_class, tmp_path, absent):
