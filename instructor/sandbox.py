@@ -44,7 +44,8 @@ NOBODY = 65534
 
 KERNEL_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "MPLBACKEND",
               "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYDEVD_DISABLE_FILE_VALIDATION",
-              "MNIST_DIR", "MNIST_CACHE", "JPY_SESSION_NAME", "PYTHONHASHSEED", "NUMBA_CACHE_DIR")
+              "MNIST_DIR", "MNIST_CACHE", "JPY_SESSION_NAME", "PYTHONHASHSEED", "NUMBA_CACHE_DIR",
+              "LD_LIBRARY_PATH")
 """The only variables of the grader's environment a grading kernel gets (besides PATH, HOME, USER, TMPDIR)."""
 
 STAGE = "/run/ch8-kernel"
@@ -92,11 +93,31 @@ def _mnist_dirs() -> list[Path]:
     return found
 
 
+def _site_dirs() -> list[Path]:
+    """Return the package folders Python reads outside its prefixes (a ``.pth`` may add another venv's).
+
+    Only folders named like package folders: the script's own folder, first on ``sys.path``, can be
+    a course folder with the solutions in it.
+    """
+    found = []
+    for entry in sys.path[1:]:
+        if entry and Path(entry).name in ("site-packages", "dist-packages") and Path(entry).is_dir():
+            found.append(Path(entry).resolve())
+    return found
+
+
+def _library_dirs() -> list[Path]:
+    """Return the existing folders of LD_LIBRARY_PATH (a relocated Python finds its libpython there)."""
+    entries = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+    return [Path(e).resolve() for e in entries if e and Path(e).is_absolute() and Path(e).is_dir()]
+
+
 def readonly_paths() -> list[Path]:
     """Return every host path the sandbox shows, read only, at the same place."""
     paths = [Path(p) for p in _SYSTEM if Path(p).exists()]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
         paths.append(Path(prefix).resolve())
+    paths += _site_dirs() + _library_dirs()
     paths += _package_dirs() + _mnist_dirs()
     # nested paths (a venv inside the checkout next to helpers/) are bound once, by their outer folder
     unique = sorted(set(paths), key=lambda p: len(p.parts))
@@ -201,7 +222,8 @@ def problem() -> str | None:
         folder.chmod(0o777)  # the sandbox's user may be nobody
         if os.geteuid() == 0:
             os.chown(folder, NOBODY, NOBODY)
-        process = start(folder, [sys.executable, "-c", _PROBE, str(folder)], {"PATH": "/usr/bin:/bin"},
+        env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}}
+        process = start(folder, [sys.executable, "-c", _PROBE, str(folder)], env,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         said, _ = process.communicate(timeout=60)
         run = subprocess.CompletedProcess(process.args, process.returncode, said, "")
@@ -298,6 +320,23 @@ def _read_tree(folder: Path, limit: int = 64 * 2 ** 20) -> dict[str, bytes]:
     return files
 
 
+def _readonly_under_shared() -> list[str]:
+    """Return this sandbox's read-only mounts under /tmp or /dev/shm (outermost only), from its mount table.
+
+    (Read from /proc rather than from ``readonly_paths()``: working that out imports NumPy, which a
+    process about to become a kernel must not start threads for.)
+    """
+    found: list[str] = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        point = fields[4].encode().decode("unicode_escape")  # spaces and the like are escaped as \040
+        readonly = "ro" in fields[5].split(",")
+        if readonly and any(point.startswith(top + "/") for top in ("/tmp", "/dev/shm")) and Path(point).is_dir():
+            found.append(point)
+    found.sort(key=lambda p: p.count("/"))
+    return [p for i, p in enumerate(found) if not any(p.startswith(q + "/") for q in found[:i])]
+
+
 def enter_kernel_namespaces(kernel_dir: str, limits: Limits) -> None:
     """Turn this freshly forked, single-threaded process into one sandboxed kernel's own world.
 
@@ -324,8 +363,15 @@ def enter_kernel_namespaces(kernel_dir: str, limits: Limits) -> None:
     # The kernel's own folder is held aside while /tmp, /dev/shm and the grader's folder of all
     # kernels (its parent) become fresh, empty and private; then it alone comes back at its place.
     _mount(kernel_dir, STAGE, None, _MS_BIND | _MS_REC, None)
+    # The read-only folders the sandbox shows under /tmp or /dev/shm (a Python copied there, as the
+    # class hub's test does) are held open across the fresh mounts and come back at their place.
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in _readonly_under_shared()]
     for shared in ("/tmp", "/dev/shm"):
         _mount("tmpfs", shared, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={limits.home_mb}m,mode=1777")
+    for path, held in kept:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{held}", path, None, _MS_BIND | _MS_REC, None)  # a bind keeps the source's read-only flag
+        os.close(held)
     parent = Path(kernel_dir).parent
     if parent.is_dir():
         _mount("tmpfs", str(parent), "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")

@@ -34,7 +34,8 @@ import requests
 
 from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
                                  remove_class, remove_stale_classes, start_hub, stop_hub, unreachable_for_others)
-from instructor.course import ASSIGNMENT, ROOT, page_text, solution_answers, total_points
+from instructor.course import ASSIGNMENT, ROOT, max_points, page_text, solution_answers, total_points
+from instructor.written import grade_in_formgrader, questions
 from mutants import MUTANTS, NB1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,6 +250,11 @@ def semester() -> Iterator[dict]:
         for student in (ann, ben):
             seen[f"autograde {student}"] = formgrader(hub, "POST", f"submission/{ASSIGNMENT}/{student}/autograde",
                                                       timeout=GRADE_S)
+        # The instructor grades Ann's written answers by hand, as the Manual Grading page does, one with a comment
+        seen["written_graded"] = [grade_in_formgrader(f"{hub.url}/services/{COURSE_ID}/formgrader",
+                                                      hub.tokens[ines], ann, question.notebook, question.name,
+                                                      question.points, HAND_COMMENT if i == 0 else "")
+                                  for i, question in enumerate(questions(ROOT))]
         formgrader(hub, "POST", f"assignment/{ASSIGNMENT}/generate_feedback", timeout=GRADE_S)
         formgrader(hub, "POST", f"assignment/{ASSIGNMENT}/release_feedback")
         seen["submissions"] = formgrader(hub, "GET", f"submissions/{ASSIGNMENT}")
@@ -332,6 +338,14 @@ def feedback_pages(hub: Hub, user: str) -> dict[str, str]:
     return pages
 
 
+HAND_COMMENT = "Signal and noise both named, with an example of each: full marks."
+
+
+def notebook_max(notebook: str) -> float:
+    """Return a notebook's points: its checks and its written answers."""
+    return sum(points for (name, _), points in max_points(ROOT).items() if name == notebook)
+
+
 def total(seen: dict, student: str) -> float:
     """Return the student's score over the whole lab, as the formgrader's gradebook holds it."""
     return sum(row["score"] for row in seen["submissions"] if row["student"] == student)
@@ -382,13 +396,14 @@ def test_validate_passes_complete_work_and_names_the_mistake(semester):
 
 
 def test_gradebook_holds_each_students_score(semester):
-    """Ann's complete lab earns all the points; Ben's notebook 01 loses exactly its mistake's 2 of 7."""
+    """Ann's complete lab earns all the points (the written ones graded by hand); Ben's notebook 01 loses
+    exactly its mistake's 2 of 7 autograded points, and his blank written answers earn nothing."""
     hub = semester["hub"]
     ann, ben = hub.users["ann"], hub.users["ben"]
     assert {row["student"] for row in semester["submissions"]} == {ann, ben}
     assert total(semester, ann) == total_points(ROOT), semester["submissions"]
     scores = {nb["name"]: (nb["score"], nb["max_score"]) for nb in semester["notebooks"][ben]}
-    assert scores[NB1] == (5, 7), scores
+    assert scores[NB1] == (5, notebook_max(NB1)), scores
     assert total(semester, ben) == 5  # the notebooks he never answered earn nothing
 
 
@@ -419,9 +434,22 @@ def test_each_student_gets_their_own_feedback_only(semester):
     hub = semester["hub"]
     ann, ben = (semester["feedback"][hub.users[name]] for name in ("ann", "ben"))
     assert sorted(ann) == sorted(ben) == sorted(solution_answers(ROOT))
-    assert f"{NB1} (Score: 7.0 / 7.0)" in ann[NB1] and f"{NB1} (Score: 5.0 / 7.0)" in ben[NB1]
-    assert "03_dropout (Score: 10.0 / 10.0)" in ann["03_dropout"] and "03_dropout (Score: 0.0 / 10.0)" in ben["03_dropout"]
+    nb1, nb3 = notebook_max(NB1), notebook_max("03_dropout")
+    assert f"{NB1} (Score: {nb1} / {nb1})" in ann[NB1] and f"{NB1} (Score: 5.0 / {nb1})" in ben[NB1]
+    assert f"03_dropout (Score: {nb3} / {nb3})" in ann["03_dropout"]
+    assert f"03_dropout (Score: 0.0 / {nb3})" in ben["03_dropout"]
     assert MISTAKE.message in ben[NB1]
+
+
+def test_a_written_answer_graded_by_hand_reaches_the_students_feedback(semester):
+    """The instructor's points and comment on Ann's written answers are stored and on her feedback page."""
+    hub = semester["hub"]
+    graded = semester["written_graded"]
+    assert len(graded) == len(questions(ROOT)) >= 8
+    assert all(grade["manual_score"] == grade["max_score"] == 2 for grade in graded), graded
+    first = questions(ROOT)[0]
+    page = " ".join(semester["feedback"][hub.users["ann"]][first.notebook].split())
+    assert HAND_COMMENT in page
 
 
 def test_a_student_cannot_reach_another_students_work(semester):
