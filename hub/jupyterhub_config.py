@@ -196,7 +196,9 @@ c.Spawner.server_token_scopes = [
     "users:activity!user", "access:servers!server",
     "list:services", f"read:services!service={COURSE_ID}", f"access:services!service={COURSE_ID}",
 ]
-c.Spawner.http_timeout = 60  # a loaded classroom machine starts JupyterLab slowly
+# A class logging in at once starts its servers together: each takes about 9 CPU seconds (the lab
+# fetched, JupyterLab and nbgrader's extensions loaded), 20 at once on 2 cores about 90 s to answer.
+c.Spawner.http_timeout = 300
 c.Spawner.start_timeout = 90
 
 # --- the course's formgrader, shared by the instructors -----------------------------------------
@@ -214,8 +216,11 @@ c.JupyterHub.services = [{
         "JUPYTERHUB_DEFAULT_URL": "/formgrader",
     },
 }, {
-    # Stops forgotten servers (their work is saved in their homes) and frees their memory.
+    # Stops forgotten servers (their work is saved in their homes) and frees their memory. It needs
+    # no privilege of its own: the grader account runs it (and removing the class stops it).
     "name": "idle-culler",
+    "user": GRADER,
+    "cwd": "/",  # it reads and writes no file
     "command": [str(BIN / "python"), "-m", "jupyterhub_idle_culler", f"--timeout={CULL_IDLE_S}",
                 f"--cull-every={CULL_EVERY_S}", f"--max-age={CULL_MAX_AGE_S}"],
 }]

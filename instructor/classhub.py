@@ -323,6 +323,16 @@ def _processes_of(uid: int) -> list[int]:
     return pids
 
 
+def server_pid(name: str) -> int | None:
+    """Return the process id of ``name``'s Jupyter server on this machine (by its command line), or None."""
+    uid = pwd.getpwnam(name).pw_uid
+    for pid in _processes_of(uid):
+        with contextlib.suppress(OSError):
+            if b"jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None
+
+
 def remove_account(name: str) -> None:
     """Stop whatever account ``name`` still runs, then delete it and its home."""
     try:

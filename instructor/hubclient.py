@@ -95,8 +95,23 @@ class Hub:
         return self.ok("GET", f"/hub/api/users/{user}", user).get("servers", {}).get("", {})
 
     def wait_for_server(self, user: str, timeout: float = SPAWN_S, every: float = 0.5) -> None:
-        """Wait until ``user``'s server is up."""
-        self.wait(f"server of {user}", lambda: bool(self.server(user).get("ready")), timeout, every)
+        """Wait until ``user``'s server is up; fail at once if the hub gives up starting it."""
+        def ready() -> bool:
+            server = self.server(user)
+            if not server:
+                raise AssertionError(f"the hub gave up starting {user}'s server\n--- hub log ---\n{self.tail()}")
+            return bool(server.get("ready"))
+        self.wait(f"server of {user}", ready, timeout, every)
+
+    def stop_server(self, user: str) -> None:
+        """Ask the hub to stop ``user``'s server (does not wait)."""
+        response = self.call("DELETE", f"/hub/api/users/{user}/server", user)
+        assert response.status_code in (202, 204), f"stop {user}: HTTP {response.status_code} {response.text}"
+
+    def shutdown_kernels(self, user: str) -> None:
+        """Shut down every kernel of ``user``'s server (JupyterLab's Shut Down All)."""
+        for kernel in self.ok("GET", f"/user/{user}/api/kernels", user):
+            self.call("DELETE", f"/user/{user}/api/kernels/{kernel['id']}", user)
 
     def open_notebook(self, user: str, path: str) -> Kernel:
         """Open notebook ``path`` in ``user``'s server as JupyterLab does (a session, its kernel); return the kernel."""

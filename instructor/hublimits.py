@@ -6,8 +6,10 @@ at its disposal. ``LimitedSpawner`` (hub/jupyterhub_config.py) keeps that and ad
 * a cgroup, the kernel's own accounting, holding the server and everything it starts (kernels,
   Validate's kernel, terminals): their memory together (past it the kernel's OOM killer stops the
   student's largest process, nobody else's), a CPU cap with equal shares between students, a
-  number of processes and threads. cgroup v1 (as on hosts with the hybrid layout) or v2, where the
-  hub's own cgroup is delegated to it (systemd: ``Delegate=yes``; see the README);
+  number of processes and threads. cgroup v2 (Debian 11 and Ubuntu 21.10 onwards: one folder per
+  server below /sys/fs/cgroup/<parent>) or v1 (older or hybrid hosts: below the hub's own cgroup
+  in each hierarchy);
+* as many BLAS threads as cores (OMP_NUM_THREADS): threads beyond the CPU cap only wait in turn;
 * rlimits set before the server starts and inherited by everything it starts: ``RLIMIT_AS`` at the
   same memory limit, so that one oversized allocation is a ``MemoryError`` in the kernel that asked
   (its variables intact) instead of an OOM kill, and ``RLIMIT_NPROC``, the process limit that still
@@ -83,23 +85,15 @@ def _write(path: Path, value: str) -> None:
 
 
 def _v2_parent(name: str) -> Path:
-    """Return the v2 folder that holds the servers' groups, made with memory, cpu and pids enabled.
+    """Return the v2 folder that holds the servers' groups, at the top of the hierarchy, controllers enabled.
 
-    Controllers can be enabled for a cgroup's children only while the cgroup itself holds no
-    process, so the hub first moves out of its cgroup into a leaf named "hub" (systemd 254 and
-    newer do that themselves with DelegateSubgroup=hub, and a restarted hub starts there).
+    At the top rather than below the hub's own cgroup: a cgroup that holds processes (the hub's
+    does) cannot pass controllers to its children, and a systemd unit's cgroup is systemd's own.
+    systemd leaves a folder it did not make alone, and enables memory, cpu and pids at the root.
     """
-    own = own_cgroups()["unified"]
-    if own.name == "hub":
-        own = own.parent
-    elif own != CGROUP_FS:
-        (own / "hub").mkdir(exist_ok=True)
-        for pid in (own / "cgroup.procs").read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                _write(own / "hub" / "cgroup.procs", pid)
-    parent = own / name
+    parent = CGROUP_FS / name
     parent.mkdir(exist_ok=True)
-    for folder in (own, parent):
+    for folder in (CGROUP_FS, parent):
         _write(folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
     return parent
 
@@ -125,11 +119,7 @@ def remove_groups(name: str, users: list[str]) -> None:
 
     For the hub's caller (instructor/classhub.py), which runs in the cgroup the hub started in.
     """
-    if version() == 2:
-        own = own_cgroups()["unified"]
-        parents = [(own.parent if own.name == "hub" else own) / name]
-    else:
-        parents = _v1_parents(name)
+    parents = [CGROUP_FS / name] if version() == 2 else _v1_parents(name)
     for user in users:
         remove([str(parent / group_name(user)) for parent in parents])
     for parent in parents:
@@ -218,6 +208,13 @@ def usage(folders: list[str]) -> Usage:
     return Usage(found.get("memory", 0), found.get("peak", found.get("memory", 0)), found.get("cpu_ns", 0) / 1e9)
 
 
+def reset_peak(folders: list[str]) -> None:
+    """Start the cgroup's memory peak afresh where the kernel allows it (v1; v2's peak counts from the start)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            _write(Path(folder) / "memory.max_usage_in_bytes", "0")
+
+
 def limits_of(folders: list[str]) -> dict[str, str]:
     """Return the limit files of a cgroup as the kernel reports them ({file: first line})."""
     found = {}
@@ -266,6 +263,17 @@ class LimitedSpawner(LocalProcessSpawner):
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.tasks, limits.tasks))
             become_user()
         return preexec
+
+    def get_env(self) -> dict:
+        """Give BLAS (OpenBLAS, MKL, OpenMP) as many threads as the server has cores, not the machine's count.
+
+        Under a CPU cap, threads beyond it wait for each other in turn: notebook 04 under a one-core
+        cap takes 289 s with two BLAS threads, 36 s with one (and prints the same numbers).
+        """
+        env = super().get_env()
+        if self.cpu_limit:
+            env.setdefault("OMP_NUM_THREADS", str(max(1, int(self.cpu_limit))))
+        return env
 
     def _group(self) -> list[str]:
         """Return this server's cgroup folders, only if they are below the servers' parent (never the hub's own)."""

@@ -40,8 +40,8 @@ import requests
 
 from instructor import hubclient, hublimits
 from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
-                                 remove_class, remove_stale_classes, start_hub, start_proxy, stop_hub, stop_proxy,
-                                 unreachable_for_others)
+                                 remove_class, remove_stale_classes, server_pid, start_hub, start_proxy, stop_hub,
+                                 stop_proxy, unreachable_for_others)
 from instructor.course import ASSIGNMENT, ROOT, page_text, solution_answers, total_points
 from mutants import MUTANTS, NB1
 
@@ -434,17 +434,6 @@ for p in sleepers:
 print(len(sleepers), error)"""
 
 
-def server_pid(klass: Class, user: str) -> int | None:
-    """Return the process id of ``user``'s Jupyter server (found by its command line), or None."""
-    uid = pwd.getpwnam(user).pw_uid
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if entry.name.isdigit() and entry.stat().st_uid == uid and \
-                    b"jupyterhub-singleuser" in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-    return None
-
-
 def alive(pid: int) -> bool:
     """Return whether process ``pid`` runs (and is not a zombie)."""
     with contextlib.suppress(OSError):
@@ -480,14 +469,14 @@ def server_killed(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
     """Ben's server is killed (a crash, an OOM kill); he starts it again; Ann notices nothing."""
     ben, notebook = hub.users["ben"], f"{ASSIGNMENT}/{NB1}.ipynb"
     before = hub.read_notebook(ben, notebook)
-    old_server, old_kernel = server_pid(hub.klass, ben), seen["ben kernel pid"]
+    old_server, old_kernel = server_pid(ben), seen["ben kernel pid"]
     os.kill(old_server, signal.SIGKILL)
     seen["ann while ben is down"] = ann_kernel.execute("x += 1; print(x)").text.strip()
     hub.spawn(ben)  # the home page's Start button: the hub notices the dead server and starts a new one
     hub.wait_for_server(ben, SPAWN_S)
     seen["ben's notebook kept"] = hub.read_notebook(ben, notebook)["cells"] == before["cells"]
     seen["ben's old processes"] = [pid for pid in (old_server, old_kernel) if alive(pid)]
-    seen["ben's new server"] = server_pid(hub.klass, ben) not in (None, old_server)
+    seen["ben's new server"] = server_pid(ben) not in (None, old_server)
     seen["ben's landing"] = urlsplit(hub.call("GET", f"/user/{ben}/", ben).headers.get("Location", "")).path
 
 
@@ -513,12 +502,12 @@ def proxy_killed(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> hubclien
 def hub_restarted(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
     """The hub restarts mid-session, with a shorter idle timeout; Ann keeps working through it."""
     ann, ben = hub.users["ann"], hub.users["ben"]
-    servers = {user: server_pid(hub.klass, user) for user in (ann, ben)}
+    servers = {user: server_pid(user) for user in (ann, ben)}
     stop_hub(hub.hub_process)
     seen["hub api while down"] = requests.get(f"{hub.url}/hub/api/", timeout=REQUEST_S).status_code
     seen["ann while the hub is down"] = ann_kernel.execute("x += 1; print(x)").text.strip()
     hub.start_hub(CH8_HUB_CULL_IDLE_S=str(CULL_IDLE_S), CH8_HUB_CULL_EVERY_S="5")
-    seen["servers found again"] = {user: hub.server(user).get("ready") and server_pid(hub.klass, user) == pid
+    seen["servers found again"] = {user: hub.server(user).get("ready") and server_pid(user) == pid
                                    for user, pid in servers.items()}
     seen["ann's kernel after the restart"] = ann_kernel.execute("print(x)").text.strip()
     notebook = f"{ASSIGNMENT}/{NB1}.ipynb"
