@@ -167,11 +167,14 @@ def stop_servers(hub: hubclient.Hub, names: list[str]) -> None:
 def alone(hub: hubclient.Hub, klass: Class, name: str, watch: MemoryWatch,
           notebooks: list[str] | None) -> list[tuple[str, float, float, int]]:
     """One student alone runs the notebooks (all by default) in turn; return (notebook, wall s, CPU s, peak bytes) each."""
+    started = time.monotonic()
     log_in(hub, klass, name)
     hub.spawn(name)
     hub.wait_for_server(name, SPAWN_S)
-    open_lab(hub, name)
     group, rows = watch.watch(name), []
+    print(f"a running server in {time.monotonic() - started:.1f} s, its start (the lab fetched, JupyterLab and "
+          f"nbgrader's extensions loaded) {hublimits.usage(group).cpu_seconds:.1f} CPU s", flush=True)
+    open_lab(hub, name)
     for notebook, answers in solution_answers(ROOT).items():
         if notebooks and notebook not in notebooks:
             continue
@@ -238,13 +241,17 @@ def report(size: int, students: list[Student], together: int, extra: int, alone_
 
 
 def sizing(rows: list[tuple[str, float, float, int]]) -> list[str]:
-    """Return the sizing lines: per notebook, what a student uses running it, and what a class of 30 needs."""
-    cores = os.cpu_count() or 1
-    lines = [f"{'notebook':16} {'alone s':>7} {'CPU s':>6} {'GB/student':>10}   class of {CLASS} at once: "
-             f"{'GB':>4}, s on {cores} cores, cores to run as fast as alone"]
+    """Return the sizing lines: per notebook, what a student uses running it, and what a class of 30 needs.
+
+    A running notebook keeps at most one core busy (the cap), for its CPU seconds: a class running it
+    at once needs CLASS x CPU s core-seconds, CLASS cores to go as fast as one student alone.
+    """
+    lines = [f"{'':46}| class of {CLASS} at once",
+             f"{'notebook':18} {'alone s':>7} {'CPU s':>6} {'GB/student':>11} | {'GB':>5} {'s on 2 cores':>13} "
+             f"{'8 cores':>8} {CLASS:>5} cores"]
     for notebook, seconds, cpu, peak in rows:
-        lines.append(f"{notebook:16} {seconds:7.1f} {cpu:6.1f} {peak / GB:10.2f}   {'':19}{CLASS * peak / GB:5.1f}, "
-                     f"{CLASS * cpu / cores:8.0f}, {CLASS * min(1.0, cpu / seconds):5.0f}")
+        lines.append(f"{notebook:18} {seconds:7.1f} {cpu:6.1f} {peak / GB:11.2f} | {CLASS * peak / GB:5.1f} "
+                     f"{CLASS * cpu / 2:13.0f} {CLASS * cpu / 8:8.0f} {CLASS * cpu / CLASS:11.0f}")
     return lines
 
 
@@ -301,7 +308,7 @@ def main() -> int:
               flush=True)
 
         print("One student alone, each notebook in a fresh kernel (GB = the server's cgroup at its peak: server, "
-              "kernel and the page cache they caused; a student's kernel has one core at most):", flush=True)
+              "kernel and the page cache they caused; a running notebook keeps one core busy, the cap):", flush=True)
         rows = alone(hub, klass, f"{TAG}-alone", watch, args.notebooks)
         print("\n".join(sizing(rows)) + "\n", flush=True)
         alone_s = dict((row[0], row[1]) for row in rows).get(NB1) or math.nan

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 import websocket
 
-REQUEST_S, SPAWN_S, CELL_S = 60, 120, 600  # every wait is bounded
+REQUEST_S, SPAWN_S, CONNECT_S, CELL_S = 60, 120, 300, 600  # every wait is bounded
 
 
 @dataclass
@@ -133,12 +133,19 @@ class Kernel:
     """A kernel of a person's server, driven over its websocket (Jupyter's JSON messages)."""
 
     def __init__(self, hub: Hub, user: str, kernel_id: str):
-        """Connect to the kernel's channels through the hub's proxy, with ``user``'s token."""
+        """Connect to the kernel's channels through the hub's proxy, with ``user``'s token.
+
+        The server answers once the new kernel does: on a machine a whole class is loading, that can
+        take minutes (JupyterLab meanwhile says "Connecting"), hence CONNECT_S.
+        """
         self.hub, self.user, self.id = hub, user, kernel_id
         self.session = uuid.uuid4().hex
         url = hub.url.replace("http", "ws", 1) + f"/user/{user}/api/kernels/{kernel_id}/channels?session_id={self.session}"
-        self.socket = websocket.create_connection(url, header=[f"Authorization: token {hub.tokens[user]}"],
-                                                  timeout=REQUEST_S)
+        try:
+            self.socket = websocket.create_connection(url, header=[f"Authorization: token {hub.tokens[user]}"],
+                                                      timeout=CONNECT_S)
+        except websocket.WebSocketException as error:
+            raise AssertionError(f"{user}'s kernel {kernel_id}: no websocket after {CONNECT_S} s ({error})") from error
 
     def __enter__(self) -> Kernel:
         return self

@@ -175,7 +175,7 @@ def processes(folders: list[str]) -> list[int]:
 
 
 def kill(folders: list[str] | list[Path], timeout: float = 10) -> None:
-    """Kill every process in the cgroup and wait until it is empty (at most ``timeout`` seconds)."""
+    """Kill every process in the cgroup and wait until it is empty (milliseconds; at most ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while (pids := processes([str(f) for f in folders])) and time.monotonic() < deadline:
         for pid in pids:
@@ -235,7 +235,8 @@ class LimitedSpawner(LocalProcessSpawner):
 
     tasks_limit = Integer(512, config=True, help="Processes and threads a server may run, everything it starts included.")
     cgroup_parent = Unicode("jupyterhub-servers", config=True,
-                            help="Name of the cgroup folder, below the hub's own, that holds the servers' groups.")
+                            help="Name of the cgroup folder that holds the servers' groups (v2: at the top; "
+                                 "v1: below the hub's own cgroups).")
     cgroup = List(help="The folders of this server's cgroup (kept in the spawner's state across hub restarts).")
 
     def limits(self) -> Limits:
@@ -250,7 +251,7 @@ class LimitedSpawner(LocalProcessSpawner):
         try:
             self.cgroup = make_group(servers_parent(self.cgroup_parent), group_name(name, self.name), limits)
             reason = "" if self.cgroup else "this machine has no cgroup memory controller"
-        except OSError as error:  # e.g. cgroup v2 not delegated to the hub
+        except OSError as error:  # e.g. a read-only cgroup file system (some containers)
             self.cgroup, reason = [], str(error)
         if reason:
             self.log.warning("No cgroup for %s's server (%s): memory is limited per process only, CPU not at all",
