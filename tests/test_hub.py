@@ -581,7 +581,8 @@ def test_a_students_processes_together_stay_within_the_limit(class_day):
 
 def test_a_runaway_gets_one_core_and_a_bounded_number_of_processes(class_day):
     """Three endless loops of Ann's share one core; a fork bomb stops below the process limit."""
-    assert 0.3 < class_day["cores of a runaway"] < 1.15, class_day["cores of a runaway"]
+    # At most the cap (and some: a 3 s sample); at least something, however busy the machine is.
+    assert 0 < class_day["cores of a runaway"] < 1.15, class_day["cores of a runaway"]
     started, error = class_day["fork bomb"]
     assert int(started) < 512 and error == "BlockingIOError", class_day["fork bomb"]
 
