@@ -13,7 +13,8 @@ Who is who comes from two Unix groups, so that adding a student is one `useradd 
 
 Everyone logs in with their system password (PAM); every server runs as its own system user, so
 nbgrader's exchange tells students apart by their OS user name and file permissions keep one
-student's submission and feedback from another. The hub must run as root for that.
+student's submission and feedback from another. The hub must run as root for that (and to give
+every server its cgroup).
 
 Settings (environment variables of the hub process; the defaults suit a real deployment):
 
@@ -26,7 +27,7 @@ Settings (environment variables of the hub process; the defaults suit a real dep
   CH8_HUB_ADMINS         Unix group of hub admins (optional; ignored if absent) ch8-hub-admins
   MNIST_DIR              the four MNIST files, readable by all                  /srv/nbgrader/mnist
   MNIST_CACHE            prepared arrays, readable by all (see README)          /srv/nbgrader/mnist-cache
-  CH8_HUB_STATE          the hub's database, cookie secret, proxy pid           /srv/jupyterhub
+  CH8_HUB_STATE          the hub's database and cookie secret                   /srv/jupyterhub
   CH8_HUB_BIND_URL       where people reach the hub                             http://:8000
   CH8_HUB_API_PORT       the hub's internal API (loopback)                      8081
   CH8_HUB_PROXY_API_PORT configurable-http-proxy's API (loopback)               8001
@@ -86,8 +87,8 @@ MNIST_DIR = os.environ.get("MNIST_DIR", "/srv/nbgrader/mnist")
 MNIST_CACHE = os.environ.get("MNIST_CACHE", "/srv/nbgrader/mnist-cache")
 STATE = Path(os.environ.get("CH8_HUB_STATE", "/srv/jupyterhub"))
 ROUTE_CHECK_S = int(os.environ.get("CH8_HUB_ROUTE_CHECK_S", "30"))
-MEM_LIMIT = os.environ.get("CH8_HUB_MEM_LIMIT", "3G")  # notebook 05 peaks at 1.5 GB; its Validate needs as much again
-CPU_LIMIT = float(os.environ.get("CH8_HUB_CPU_LIMIT", "1"))  # notebooks 01-04 use one core; 05 is no faster with more on a full machine
+MEM_LIMIT = os.environ.get("CH8_HUB_MEM_LIMIT", "3G")  # notebook 05 peaks at 1.6 GB; its Validate needs as much again
+CPU_LIMIT = float(os.environ.get("CH8_HUB_CPU_LIMIT", "1"))  # notebooks 01-04 use no more; 05 shares it
 TASKS_LIMIT = int(os.environ.get("CH8_HUB_TASKS_LIMIT", "512"))  # a server and two kernels run about 60
 CULL_IDLE_S = int(os.environ.get("CH8_HUB_CULL_IDLE_S", "3600"))  # longer than a coffee break, shorter than lunch
 CULL_EVERY_S = int(os.environ.get("CH8_HUB_CULL_EVERY_S", "300"))
@@ -196,8 +197,8 @@ c.Spawner.server_token_scopes = [
     "users:activity!user", "access:servers!server",
     "list:services", f"read:services!service={COURSE_ID}", f"access:services!service={COURSE_ID}",
 ]
-# A class logging in at once starts its servers together: each takes about 9 CPU seconds (the lab
-# fetched, JupyterLab and nbgrader's extensions loaded), 20 at once on 2 cores about 90 s to answer.
+# A class logging in at once starts its servers together: each costs about 4 CPU seconds (JupyterLab
+# and nbgrader's extensions loaded), so 20 at once on a busy 2-core machine answer after a minute or more.
 c.Spawner.http_timeout = 300
 c.Spawner.start_timeout = 90
 

@@ -201,7 +201,8 @@ def _output(kind: str, content: dict) -> dict:
     return output
 
 
-def run_notebook(hub: Hub, user: str, path: str, answers: dict[str, str], timeout: float = CELL_S) -> tuple[dict, list[Reply]]:
+def run_notebook(hub: Hub, user: str, path: str, answers: dict[str, str],
+                 timeout: float = CELL_S) -> tuple[dict, list[Reply]]:
     """Fill ``answers`` ({grade_id: code}) into ``user``'s notebook, run it top to bottom, save it with its outputs.
 
     Returns the saved notebook and each code cell's reply; stops at the first cell that fails, as

@@ -233,7 +233,8 @@ def cgroup_of(pid: int) -> list[str]:
 class LimitedSpawner(LocalProcessSpawner):
     """LocalProcessSpawner with per-server limits: mem_limit, cpu_limit and tasks_limit, see the module."""
 
-    tasks_limit = Integer(512, config=True, help="Processes and threads a server may run, everything it starts included.")
+    tasks_limit = Integer(512, config=True,
+                          help="Processes and threads a server may run, everything it starts included.")
     cgroup_parent = Unicode("jupyterhub-servers", config=True,
                             help="Name of the cgroup folder that holds the servers' groups (v2: at the top; "
                                  "v1: below the hub's own cgroups).")

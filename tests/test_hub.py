@@ -520,7 +520,7 @@ def hub_restarted(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
     seen["formgrader after the restart"] = formgrader(hub, "GET", f"assignment/{ASSIGNMENT}")["name"]
 
 
-CULL_IDLE_S = 60  # the restarted hub's idle timeout: Ines has been idle longer, Ann works on
+CULL_IDLE_S = 90  # the restarted hub's idle timeout: shorter than Ines's pause, longer than Ann's and Ben's
 
 
 def idle_culled(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
