@@ -13,7 +13,8 @@ Who is who comes from two Unix groups, so that adding a student is one `useradd 
 
 Everyone logs in with their system password (PAM); every server runs as its own system user, so
 nbgrader's exchange tells students apart by their OS user name and file permissions keep one
-student's submission and feedback from another. The hub must run as root for that.
+student's submission and feedback from another. The hub must run as root for that (and to give
+every server its cgroup).
 
 Settings (environment variables of the hub process; the defaults suit a real deployment):
 
@@ -26,11 +27,37 @@ Settings (environment variables of the hub process; the defaults suit a real dep
   CH8_HUB_ADMINS         Unix group of hub admins (optional; ignored if absent) ch8-hub-admins
   MNIST_DIR              the four MNIST files, readable by all                  /srv/nbgrader/mnist
   MNIST_CACHE            prepared arrays, readable by all (see README)          /srv/nbgrader/mnist-cache
-  CH8_HUB_STATE          the hub's database, cookie secret, proxy pid           /srv/jupyterhub
+  CH8_HUB_STATE          the hub's database and cookie secret                   /srv/jupyterhub
   CH8_HUB_BIND_URL       where people reach the hub                             http://:8000
   CH8_HUB_API_PORT       the hub's internal API (loopback)                      8081
   CH8_HUB_PROXY_API_PORT configurable-http-proxy's API (loopback)               8001
   CH8_HUB_SERVICE_PORT   the formgrader service (loopback)                      9999
+  CONFIGPROXY_AUTH_TOKEN shared with the proxy, which runs on its own (required)
+  CH8_HUB_ROUTE_CHECK_S  seconds between the hub's checks of the proxy's routes 30
+                         (a restarted proxy has its routes back within this time)
+
+Per-student limits, on each server and everything it starts (kernels, Validate, terminals):
+
+  CH8_HUB_MEM_LIMIT      memory (cgroup), and the address space of any one     3G
+                         process (RLIMIT_AS: an oversized array is a MemoryError)
+  CH8_HUB_CPU_LIMIT      cores at most (cgroup CPU cap; equal shares below it)  1
+  CH8_HUB_TASKS_LIMIT    processes and threads (cgroup pids, RLIMIT_NPROC)      512
+
+Idle culling (jupyterhub-idle-culler, a hub service):
+
+  CH8_HUB_CULL_IDLE_S    stop a server nobody has used for this long (seconds)  3600
+  CH8_HUB_CULL_EVERY_S   how often the culler looks                             300
+  CH8_HUB_CULL_MAX_AGE_S stop any server this old, even one an open tab keeps   36000
+                         looking busy (0: never)
+
+The proxy (configurable-http-proxy) runs outside the hub and the hub leaves the servers running when
+it stops, so that restarting the hub (an upgrade, a new instructor) interrupts nobody: the proxy keeps
+routing to the servers meanwhile, and the new hub finds them in its database. Start the proxy first:
+
+  configurable-http-proxy --ip IP --port PORT --api-ip 127.0.0.1 --api-port 8001 \
+      --default-target http://127.0.0.1:8081 --error-target http://127.0.0.1:8081/hub/error
+
+with the same CONFIGPROXY_AUTH_TOKEN in its environment (instructor/classhub.py: proxy_command).
 
 The hub and every server run the Python environment the hub was started from (.venv of this
 checkout with `python3 tasks.py setup`): it must be readable by every user.
@@ -41,6 +68,8 @@ import grp
 import os
 import sys
 from pathlib import Path
+
+from instructor.hublimits import LimitedSpawner
 
 HUB = Path(__file__).resolve().parent
 ROOT = HUB.parent
@@ -57,6 +86,13 @@ ADMINS = os.environ.get("CH8_HUB_ADMINS", "ch8-hub-admins")
 MNIST_DIR = os.environ.get("MNIST_DIR", "/srv/nbgrader/mnist")
 MNIST_CACHE = os.environ.get("MNIST_CACHE", "/srv/nbgrader/mnist-cache")
 STATE = Path(os.environ.get("CH8_HUB_STATE", "/srv/jupyterhub"))
+ROUTE_CHECK_S = int(os.environ.get("CH8_HUB_ROUTE_CHECK_S", "30"))
+MEM_LIMIT = os.environ.get("CH8_HUB_MEM_LIMIT", "3G")  # notebook 05 peaks at 1.6 GB; its Validate needs as much again
+CPU_LIMIT = float(os.environ.get("CH8_HUB_CPU_LIMIT", "1"))  # notebooks 01-04 use no more; 05 shares it
+TASKS_LIMIT = int(os.environ.get("CH8_HUB_TASKS_LIMIT", "512"))  # a server and two kernels run about 60
+CULL_IDLE_S = int(os.environ.get("CH8_HUB_CULL_IDLE_S", "3600"))  # longer than a coffee break, shorter than lunch
+CULL_EVERY_S = int(os.environ.get("CH8_HUB_CULL_EVERY_S", "300"))
+CULL_MAX_AGE_S = int(os.environ.get("CH8_HUB_CULL_MAX_AGE_S", "36000"))  # a school day
 FORMGRADERS = f"formgrade-{COURSE_ID}"  # nbgrader's name for the instructors' hub group
 ENROLLED = f"nbgrader-{COURSE_ID}"  # nbgrader's name for the students' hub group
 
@@ -85,7 +121,12 @@ if (ROOT / "solutions").is_dir() and (ROOT / "solutions").stat().st_mode & 0o005
 c.JupyterHub.bind_url = os.environ.get("CH8_HUB_BIND_URL", "http://:8000")
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{os.environ.get('CH8_HUB_API_PORT', '8081')}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ.get('CH8_HUB_PROXY_API_PORT', '8001')}"
-c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+# The proxy runs on its own (see above) and the servers outlive the hub: a restarted hub finds them.
+c.ConfigurableHTTPProxy.should_start = False
+if not os.environ.get("CONFIGPROXY_AUTH_TOKEN"):
+    sys.exit("hub/jupyterhub_config.py: set CONFIGPROXY_AUTH_TOKEN, the same for the hub and its proxy")
+c.JupyterHub.cleanup_servers = False
+c.JupyterHub.last_activity_interval = ROUTE_CHECK_S  # also puts back the routes a restarted proxy lost
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 
@@ -103,12 +144,18 @@ c.JupyterHub.load_groups = {
     FORMGRADERS: {"users": members(INSTRUCTORS)},
     ENROLLED: {"users": members(STUDENTS)},
 }
-# Instructors reach the course's formgrader service; students never do.
+# Instructors reach the course's formgrader service; students never do. The idle culler sees
+# every server's activity and may stop servers, nothing more.
 c.JupyterHub.load_roles = [{
     "name": FORMGRADERS,
     "description": f"Grade {COURSE_ID} in its shared formgrader",
     "groups": [FORMGRADERS],
     "scopes": [f"access:services!service={COURSE_ID}", "list:services", f"read:services!service={COURSE_ID}"],
+}, {
+    "name": "idle-culler",
+    "description": "Stop servers nobody uses",
+    "services": ["idle-culler"],
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
 }]
 
 # --- one server per person, as that person ------------------------------------------------------
@@ -123,7 +170,12 @@ SHARED_ENV = {
     # An environment whose Python needs its own library path (a relocated copy) passes it on.
     **({"LD_LIBRARY_PATH": os.environ["LD_LIBRARY_PATH"]} if os.environ.get("LD_LIBRARY_PATH") else {}),
 }
-c.JupyterHub.spawner_class = "localprocess"  # each server runs as its user's system account
+# Each server runs as its user's system account, in a cgroup of its own (instructor/hublimits.py).
+c.JupyterHub.spawner_class = LimitedSpawner
+c.Spawner.mem_limit = MEM_LIMIT
+c.Spawner.cpu_limit = CPU_LIMIT
+c.LimitedSpawner.tasks_limit = TASKS_LIMIT
+c.LimitedSpawner.cgroup_parent = f"jupyterhub-{COURSE_ID}"
 c.Spawner.cmd = [str(BIN / "python"), str(HUB / "singleuser.py")]
 c.Spawner.environment = {
     **SHARED_ENV,
@@ -145,7 +197,9 @@ c.Spawner.server_token_scopes = [
     "users:activity!user", "access:servers!server",
     "list:services", f"read:services!service={COURSE_ID}", f"access:services!service={COURSE_ID}",
 ]
-c.Spawner.http_timeout = 60  # a loaded classroom machine starts JupyterLab slowly
+# A class logging in at once starts its servers together: each costs about 4 CPU seconds (JupyterLab
+# and nbgrader's extensions loaded), so 20 at once on a busy 2-core machine answer after a minute or more.
+c.Spawner.http_timeout = 300
 c.Spawner.start_timeout = 90
 
 # --- the course's formgrader, shared by the instructors -----------------------------------------
@@ -162,4 +216,12 @@ c.JupyterHub.services = [{
         # JupyterHub >= 4.1 forbids the formgrader's iframe inside JupyterLab: open it as a page.
         "JUPYTERHUB_DEFAULT_URL": "/formgrader",
     },
+}, {
+    # Stops forgotten servers (their work is saved in their homes) and frees their memory. It needs
+    # no privilege of its own: the grader account runs it (and removing the class stops it).
+    "name": "idle-culler",
+    "user": GRADER,
+    "cwd": "/",  # it reads and writes no file
+    "command": [str(BIN / "python"), "-m", "jupyterhub_idle_culler", f"--timeout={CULL_IDLE_S}",
+                f"--cull-every={CULL_EVERY_S}", f"--max-age={CULL_MAX_AGE_S}"],
 }]

@@ -5,10 +5,13 @@ trip. Linux and root only: every class member is a system user, so that nbgrader
 tells students apart by their OS user name and file permissions keep their work apart.
 
     klass = create_class(folder, "ch8-", students=["student1", "student2"], mnist_dir=mnist)
-    process = start_hub(klass, hub_environment(klass, "http://127.0.0.1:8000", mnist), log)
+    env = hub_environment(klass, "http://127.0.0.1:8000", mnist)
+    proxy = start_proxy(env, log)  # the proxy runs on its own, as the hub's configuration wants
+    process = start_hub(klass, env, log)
     ...
-    stop_hub(process, klass)
-    remove_class(klass)
+    stop_hub(process)  # the servers go on running (a restarted hub finds them)
+    stop_proxy(proxy)
+    remove_class(klass)  # stops whatever the class members still run
 """
 from __future__ import annotations
 
@@ -24,12 +27,17 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from instructor import hublimits
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_CONFIG = ROOT / "hub" / "jupyterhub_config.py"
 COURSE_ID = "grokking-ch8"
+HUB_CGROUP = f"jupyterhub-{COURSE_ID}"  # hub/jupyterhub_config.py's LimitedSpawner.cgroup_parent
 MARK = "grokking-ch8 class hub"  # in the comment (GECOS) field of every account made here
 TOOLS = {"useradd": "passwd", "userdel": "passwd", "groupadd": "passwd", "groupdel": "passwd", "chpasswd": "passwd"}
 
@@ -234,6 +242,7 @@ def hub_environment(klass: Class, url: str, mnist_dir: Path, ports: dict[str, in
     """Return the hub's environment for ``klass``: hub/jupyterhub_config.py's settings, on loopback."""
     ports = ports or {name: free_port() for name in ("API", "PROXY_API", "SERVICE")}
     env = {**os.environ,
+           "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(32),
            "CH8_COURSE_ID": COURSE_ID, "CH8_EXCHANGE": str(klass.exchange),
            "CH8_HUB_COURSE_DIR": str(klass.course), "CH8_HUB_GRADER": klass.grader,
            "CH8_HUB_STUDENTS": klass.groups["students"], "CH8_HUB_INSTRUCTORS": klass.groups["instructors"],
@@ -244,8 +253,42 @@ def hub_environment(klass: Class, url: str, mnist_dir: Path, ports: dict[str, in
     return env
 
 
+def proxy_command(env: dict[str, str]) -> list[str]:
+    """Return configurable-http-proxy's command line for the hub ``env`` configures (a systemd unit runs the same)."""
+    public = urlsplit(env.get("CH8_HUB_BIND_URL", "http://:8000"))
+    hub_api = f"http://127.0.0.1:{env.get('CH8_HUB_API_PORT', '8081')}"
+    return ["configurable-http-proxy", "--ip", public.hostname or "", "--port", str(public.port or 8000),
+            "--api-ip", "127.0.0.1", "--api-port", env.get("CH8_HUB_PROXY_API_PORT", "8001"),
+            # Until the hub has put its routes back (a restarted proxy starts empty), send everything to the hub.
+            "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error"]
+
+
+def start_proxy(env: dict[str, str], log: Path, timeout: float = 30) -> subprocess.Popen:
+    """Start the hub's proxy, its output in ``log``; return the process once its API answers."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(proxy_command(env), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    port = int(env.get("CH8_HUB_PROXY_API_PORT", "8001"))
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return process
+        time.sleep(0.2)
+    stop_proxy(process)
+    raise RuntimeError(f"configurable-http-proxy did not answer on 127.0.0.1:{port} within {timeout:.0f} s; "
+                       f"its output is in {log}")
+
+
+def stop_proxy(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop the proxy (forcefully after ``timeout`` s)."""
+    _stop(process, timeout)
+
+
 def start_hub(klass: Class, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start JupyterHub for ``klass`` with the lab's configuration, its output in ``log``; return the process."""
+    """Start JupyterHub for ``klass`` with the lab's configuration, its output in ``log``; return the process.
+
+    Its proxy must be running (start_proxy): the hub checks that it can reach it before anything else.
+    """
     state = klass.folder / "state"
     state.mkdir(mode=0o700, exist_ok=True)
     with open(log, "ab") as out:
@@ -254,8 +297,13 @@ def start_hub(klass: Class, env: dict[str, str], log: Path) -> subprocess.Popen:
                                 start_new_session=True)
 
 
-def stop_hub(process: subprocess.Popen, klass: Class, timeout: float = 30) -> None:
-    """Stop the hub (it stops the servers, the service and the proxy), forcefully after ``timeout`` s."""
+def stop_hub(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop the hub and its services (formgrader, culler), forcefully after ``timeout`` s; the servers go on."""
+    _stop(process, timeout)
+
+
+def _stop(process: subprocess.Popen, timeout: float) -> None:
+    """Send SIGTERM to a process started in a session of its own, SIGKILL after ``timeout`` s; wait for it."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -263,8 +311,6 @@ def stop_hub(process: subprocess.Popen, klass: Class, timeout: float = 30) -> No
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout)
-    with contextlib.suppress(OSError, ValueError):  # a proxy left behind by a hub that was killed
-        os.kill(int((klass.folder / "state" / "jupyterhub-proxy.pid").read_text()), signal.SIGKILL)
 
 
 def _processes_of(uid: int) -> list[int]:
@@ -275,6 +321,16 @@ def _processes_of(uid: int) -> list[int]:
             if entry.name.isdigit() and entry.stat().st_uid == uid:
                 pids.append(int(entry.name))
     return pids
+
+
+def server_pid(name: str) -> int | None:
+    """Return the process id of ``name``'s Jupyter server on this machine (by its command line), or None."""
+    uid = pwd.getpwnam(name).pw_uid
+    for pid in _processes_of(uid):
+        with contextlib.suppress(OSError):
+            if b"jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None
 
 
 def remove_account(name: str) -> None:
@@ -290,9 +346,10 @@ def remove_account(name: str) -> None:
 
 
 def remove_class(klass: Class) -> None:
-    """Delete the class's accounts, groups and folder (whatever state they are in)."""
+    """Delete the class's accounts (stopping their servers and kernels), cgroups, groups and folder."""
     for name in klass.people:
         remove_account(name)
+    hublimits.remove_groups(HUB_CGROUP, klass.people)
     for group in klass.groups.values():
         subprocess.run(["groupdel", group], capture_output=True, timeout=60)
     shutil.rmtree(klass.folder, ignore_errors=True)
@@ -305,13 +362,13 @@ def remove_stale_classes(prefix: str) -> None:
             tag, _, pid = entry.pw_gecos[len(MARK):].split()
             if not Path(f"/proc/{pid}").exists():
                 remove_account(entry.pw_name)
+                hublimits.remove_groups(HUB_CGROUP, [entry.pw_name])
                 for group in (f"{tag}students", f"{tag}instructors"):
                     subprocess.run(["groupdel", group], capture_output=True, timeout=60)
 
 
 def _wait_for_hub(url: str, process: subprocess.Popen, timeout: float = 120) -> bool:
     """Return True once the hub answers at ``url``, False if it exits or ``timeout`` s pass."""
-    import time
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -355,13 +412,17 @@ def tryout(port: int = 8000, students: int = 2) -> int:
     print("Making the try-out class (system accounts ch8-*) ...", flush=True)
     klass = create_class(folder / "class", "ch8-", students=names, mnist_dir=mnist)
     url = f"http://127.0.0.1:{port}"
-    process = start_hub(klass, hub_environment(klass, url, mnist), folder / "class" / "hub.log")
+    log = folder / "class" / "hub.log"
+    env = hub_environment(klass, url, mnist)
+    proxy = process = None
     try:
+        proxy = start_proxy(env, log)
+        process = start_hub(klass, env, log)
         if not _wait_for_hub(url, process):
-            print(f"The hub did not start; its log: {folder / 'class' / 'hub.log'}", file=sys.stderr)
-            print((folder / "class" / "hub.log").read_text()[-3000:], file=sys.stderr)
+            print(f"The hub did not start; its log: {log}", file=sys.stderr)
+            print(log.read_text()[-3000:], file=sys.stderr)
             return 1
-        print(f"\nThe class hub runs at {url}  (its log: {folder / 'class' / 'hub.log'})\n")
+        print(f"\nThe class hub runs at {url}  (its log: {log})\n")
         for name in klass.instructors + klass.students:
             print(f"  {name:16} password {klass.passwords[name]}")
         print(f"\nInstructor: open {url}/services/{COURSE_ID}/formgrader, Generate, then Release ch8.\n"
@@ -373,7 +434,10 @@ def tryout(port: int = 8000, students: int = 2) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        stop_hub(process, klass)
+        if process is not None:
+            stop_hub(process)
+        if proxy is not None:
+            stop_proxy(proxy)
         remove_class(klass)
         print("The try-out class is gone (accounts, homes, exchange, gradebook).")
 

@@ -1,15 +1,20 @@
-"""A class on a real JupyterHub: release, fetch, validate, submit, collect, autograde and feedback.
+"""A class on a real JupyterHub: release, fetch, validate, submit, collect, autograde and feedback; then a class day's faults.
 
 The hub is hub/jupyterhub_config.py itself, started with `jupyterhub` and configurable-http-proxy
-on 127.0.0.1, with system users made for this run (an instructor, a grader account that runs the
-course's formgrader service, and two students) who log in with their passwords (PAM). Everything
-goes through the hub's REST API, the students' own servers (nbgrader's Assignments endpoints,
-as the JupyterLab extension calls them) and the formgrader's HTTP API in the course service, so
-nbgrader's exchange sees distinct OS users and file permissions are the real ones.
+(run on its own, as the configuration wants) on 127.0.0.1, with system users made for this run
+(an instructor, a grader account that runs the course's formgrader service, and two students) who
+log in with their passwords (PAM). Everything goes through the hub's REST API, the students' own
+servers (nbgrader's Assignments endpoints, as the JupyterLab extension calls them; kernels over
+their websockets) and the formgrader's HTTP API in the course service, so nbgrader's exchange sees
+distinct OS users and file permissions are the real ones.
+
+After the round trip, the same hub lives through a class day's faults: a runaway kernel against
+the per-student limits (memory, cores, processes), a student's server killed, the proxy killed
+and started again, the hub restarted mid-session, and the idle culler.
 
 Needs root (it creates the users and removes them afterwards) and configurable-http-proxy
 (`npm install -g configurable-http-proxy`); elsewhere the tests are skipped with that message,
-and with CI=true they fail instead. The whole class takes about two minutes.
+and with CI=true they fail instead. The whole class takes two to three minutes.
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,8 +38,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from instructor import hubclient, hublimits
 from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
-                                 remove_class, remove_stale_classes, start_hub, stop_hub, unreachable_for_others)
+                                 remove_class, remove_stale_classes, server_pid, start_hub, start_proxy, stop_hub,
+                                 stop_proxy, unreachable_for_others)
 from instructor.course import ASSIGNMENT, ROOT, max_points, page_text, solution_answers, total_points
 from instructor.written import grade_in_formgrader, questions
 from mutants import MUTANTS, NB1
@@ -42,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "ch8t"  # every account and group of this test starts with it
 MISTAKE = MUTANTS["summed_error"]  # Ben's mistake: the summed error instead of the mean (-2 points)
 HUB_START_S, SPAWN_S, REQUEST_S, GRADE_S = 90, 120, 60, 300  # every wait is bounded
+ROUTE_CHECK_S = 5  # how often this hub puts back the routes a restarted proxy lost
 
 
 def as_user(klass: Class, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -54,62 +63,32 @@ def as_user(klass: Class, name: str, *args: str, env: dict[str, str] | None = No
 
 
 @dataclass
-class Hub:
-    """A running class hub: its address, its class, who is who, their tokens, its log."""
+class Hub(hubclient.Hub):
+    """A running class hub: its class, who is who, and the processes of the hub and its proxy."""
 
-    url: str
-    klass: Class
-    log: Path
-    users: dict[str, str]  # role -> user name
-    tokens: dict[str, str] = field(default_factory=dict)  # user name -> API token
+    klass: Class | None = None
+    users: dict[str, str] = field(default_factory=dict)  # role -> user name
+    env: dict[str, str] = field(default_factory=dict)  # the hub's and the proxy's environment
+    hub_process: subprocess.Popen | None = None
+    proxy_process: subprocess.Popen | None = None
 
-    def tail(self, lines: int = 80) -> str:
-        """Return the end of the hub's log (the hub, the proxy and every server write there)."""
-        text = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return "\n".join(text[-lines:])
+    def answers(self) -> bool:
+        """Return whether the hub answers on its public address (fail at once if it exited)."""
+        if self.hub_process.poll() is not None:
+            raise AssertionError(f"jupyterhub exited with code {self.hub_process.returncode}\n{self.tail()}")
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"{self.url}/hub/api/", timeout=5).status_code == 200
+        return False
 
-    def call(self, method: str, path: str, user: str, *, timeout: float = REQUEST_S, **kwargs) -> requests.Response:
-        """Send one request to the hub as ``user`` (by their token); return the response."""
-        headers = {"Authorization": f"token {self.tokens[user]}"}
-        return requests.request(method, self.url + path, headers=headers, timeout=timeout,
-                                allow_redirects=False, **kwargs)
+    def start_hub(self, **settings: str) -> None:
+        """Start the hub (with ``settings`` changed in its environment) and wait until it answers."""
+        self.env.update(settings)
+        self.hub_process = start_hub(self.klass, self.env, self.log)
+        self.wait("the hub answering on its public address", self.answers, HUB_START_S)
 
-    def ok(self, method: str, path: str, user: str, **kwargs) -> dict | list:
-        """Send one request as ``user``, check it succeeded, return its JSON answer."""
-        response = self.call(method, path, user, **kwargs)
-        assert response.status_code in (200, 201), (
-            f"{method} {path} as {user}: HTTP {response.status_code}\n{response.text[:2000]}\n"
-            f"--- hub log ---\n{self.tail()}")
-        answer = response.json()
-        if isinstance(answer, dict) and answer.get("success") is False:
-            raise AssertionError(f"{method} {path} as {user} failed:\n{answer.get('value') or answer.get('error')}\n"
-                                 f"{answer.get('log', '')}\n--- hub log ---\n{self.tail()}")
-        return answer
-
-    def wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
-        """Wait until ``ready()`` is true, at most ``timeout`` seconds; else fail with the hub's log."""
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not done after {timeout:.0f} s\n--- hub log ---\n{self.tail()}")
-            time.sleep(0.5)
-
-    def login(self, user: str, password: str) -> requests.Response:
-        """Ask the hub for an API token with a user name and password (PAM); return the response."""
-        return requests.post(f"{self.url}/hub/api/users/{user}/tokens", timeout=REQUEST_S,
-                             json={"auth": {"username": user, "password": password}, "note": "hub test"})
-
-    def spawn(self, user: str) -> None:
-        """Ask the hub to start ``user``'s server (does not wait)."""
-        response = self.call("POST", f"/hub/api/users/{user}/server", user)
-        assert response.status_code in (201, 202), f"spawn {user}: HTTP {response.status_code} {response.text}"
-
-    def wait_for_server(self, user: str) -> None:
-        """Wait until ``user``'s server is up."""
-        def ready() -> bool:
-            model = self.call("GET", f"/hub/api/users/{user}", user).json()
-            return bool(model.get("servers", {}).get("", {}).get("ready"))
-        self.wait(f"server of {user}", ready, SPAWN_S)
+    def start_proxy(self) -> None:
+        """Start the proxy, as its service manager would (systemd's Restart=always)."""
+        self.proxy_process = start_proxy(self.env, self.log)
 
 
 @contextlib.contextmanager
@@ -120,27 +99,24 @@ def class_hub(mnist_dir: Path) -> Iterator[Hub]:
     folder = Path(tempfile.mkdtemp(prefix="ch8-hub-test-"))
     log = folder / "hub.log"
     klass = create_class(folder, tag, students=["ann", "ben"], instructors=("ines",), mnist_dir=mnist_dir)
-    process = None
+    url = f"http://127.0.0.1:{free_port()}"
+    hub = Hub(url=url, log=log, klass=klass,
+              users={"instructor": klass.instructors[0], "ann": klass.students[0], "ben": klass.students[1]},
+              # A restarted proxy gets its routes back within ROUTE_CHECK_S (30 s in a real deployment).
+              env={**hub_environment(klass, url, mnist_dir), "CH8_HUB_ROUTE_CHECK_S": str(ROUTE_CHECK_S)})
     try:
-        hub = Hub(url=f"http://127.0.0.1:{free_port()}", klass=klass, log=log,
-                  users={"instructor": klass.instructors[0], "ann": klass.students[0], "ben": klass.students[1]})
-        process = start_hub(klass, hub_environment(klass, hub.url, mnist_dir), log)
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"jupyterhub exited with code {process.returncode}\n{hub.tail()}")
-            with contextlib.suppress(requests.RequestException):
-                return requests.get(f"{hub.url}/hub/api/", timeout=5).status_code == 200
-            return False
-        hub.wait("the hub answering on its public address", up, HUB_START_S)
+        hub.start_proxy()
+        hub.start_hub()
         yield hub
     finally:
-        if process is not None:
-            stop_hub(process, klass)
+        if hub.hub_process is not None:
+            stop_hub(hub.hub_process)
+        if hub.proxy_process is not None:
+            stop_proxy(hub.proxy_process)
         keep = os.environ.get("CH8_KEEP_HUB_LOG")
         if keep and log.exists():
             shutil.copy(log, keep)
-        remove_class(klass)
+        remove_class(klass)  # stops the servers and kernels the hub leaves running
 
 
 def fill_in(hub: Hub, user: str, answers: dict[str, dict[str, str]]) -> None:
@@ -461,3 +437,210 @@ def test_a_student_cannot_reach_another_students_work(semester):
     assert seen["list the course"] == "PermissionError"
     assert seen["read the solutions"] == "PermissionError"
     assert seen["list feedback"] == "PermissionError"
+
+
+# --- a class day on the same hub: limits, a runaway, a killed server, proxy and hub restarted --------
+
+GiB = 2**30
+# Ann's kernel holds 0.8 GB while a program she starts fills 2.6 GB more: each is below her limit
+# (3 GiB), together they are not. The kernel's OOM killer must stop the larger one, and only it.
+TOGETHER = """import subprocess, sys
+held = np.ones(100_000_000)
+child = subprocess.run([sys.executable, "-c", "import numpy as np; a = np.ones(325_000_000); print('filled')"],
+                       capture_output=True, text=True)
+del held
+print(child.returncode, child.stdout.strip())"""
+BUSY = "busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(3)]"
+FORK_BOMB = """sleepers, error = [], ''
+try:
+    while len(sleepers) < 2000:
+        sleepers.append(subprocess.Popen(['sleep', '120']))
+except OSError as e:
+    error = type(e).__name__
+for p in sleepers:
+    p.kill(); p.wait()
+print(len(sleepers), error)"""
+
+
+def alive(pid: int) -> bool:
+    """Return whether process ``pid`` runs (and is not a zombie)."""
+    with contextlib.suppress(OSError):
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:3] + " "
+    return False
+
+
+def cores_used(folders: list[str], seconds: float) -> float:
+    """Return how many cores the processes of a cgroup used on average over the next ``seconds``."""
+    before, start = hublimits.usage(folders).cpu_seconds, time.monotonic()
+    time.sleep(seconds)
+    return (hublimits.usage(folders).cpu_seconds - before) / (time.monotonic() - start)
+
+
+def runaway(hub: Hub, ann_kernel: hubclient.Kernel, ben_kernel: hubclient.Kernel, seen: dict) -> None:
+    """Ann's kernel asks for too much memory, too many cores, too many processes; Ben works on."""
+    group = hublimits.cgroup_of(int(ann_kernel.execute("print(os.getpid())").text))
+    seen["limits"] = hublimits.limits_of(group)
+    seen["rlimits"] = ann_kernel.execute("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0], "
+                                         "resource.getrlimit(resource.RLIMIT_NPROC)[0])").text.split()
+    seen["huge array"] = ann_kernel.execute("np.ones((100_000, 100_000))")
+    seen["array over the limit"] = ann_kernel.execute("too_much = np.ones((25_000, 25_000))")  # 4.7 GiB
+    seen["two processes over the limit"] = ann_kernel.execute(TOGETHER).text.split()
+    ann_kernel.execute(BUSY)
+    seen["cores of a runaway"] = cores_used(group, 3)
+    seen["ben during the runaway"] = ben_kernel.execute("print(y)").text.strip()
+    ann_kernel.execute("for p in busy: p.kill(); p.wait()")
+    seen["fork bomb"] = ann_kernel.execute(FORK_BOMB).text.split()
+    seen["ann after the runaway"] = ann_kernel.execute("print(x)").text.strip()
+
+
+def server_killed(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
+    """Ben's server is killed (a crash, an OOM kill); he starts it again; Ann notices nothing."""
+    ben, notebook = hub.users["ben"], f"{ASSIGNMENT}/{NB1}.ipynb"
+    before = hub.read_notebook(ben, notebook)
+    old_server, old_kernel = server_pid(ben), seen["ben kernel pid"]
+    os.kill(old_server, signal.SIGKILL)
+    seen["ann while ben is down"] = ann_kernel.execute("x += 1; print(x)").text.strip()
+    hub.spawn(ben)  # the home page's Start button: the hub notices the dead server and starts a new one
+    hub.wait_for_server(ben, SPAWN_S)
+    seen["ben's notebook kept"] = hub.read_notebook(ben, notebook)["cells"] == before["cells"]
+    seen["ben's old processes"] = [pid for pid in (old_server, old_kernel) if alive(pid)]
+    seen["ben's new server"] = server_pid(ben) not in (None, old_server)
+    seen["ben's landing"] = urlsplit(hub.call("GET", f"/user/{ben}/", ben).headers.get("Location", "")).path
+
+
+def proxy_killed(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> hubclient.Kernel:
+    """The proxy is killed and started again: the routes come back; return Ann's kernel, reconnected."""
+    ann = hub.users["ann"]
+    hub.proxy_process.kill()
+    hub.proxy_process.wait(timeout=REQUEST_S)
+    with contextlib.suppress(requests.ConnectionError):
+        requests.get(f"{hub.url}/hub/api/", timeout=5)
+        raise AssertionError("the hub's address still answers with its proxy killed")
+    started = time.monotonic()
+    hub.start_proxy()
+    hub.wait("Ann's route back in the restarted proxy",
+             lambda: hub.call("GET", f"/user/{ann}/api/status", ann).status_code == 200, ROUTE_CHECK_S + 30)
+    seen["routes back after"] = time.monotonic() - started
+    ann_kernel.close()
+    again = hubclient.Kernel(hub, ann, ann_kernel.id)
+    seen["ann after the proxy restart"] = again.execute("print(x)").text.strip()
+    return again
+
+
+def hub_restarted(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
+    """The hub restarts mid-session, with a shorter idle timeout; Ann keeps working through it."""
+    ann, ben = hub.users["ann"], hub.users["ben"]
+    servers = {user: server_pid(user) for user in (ann, ben)}
+    stop_hub(hub.hub_process)
+    seen["hub api while down"] = requests.get(f"{hub.url}/hub/api/", timeout=REQUEST_S).status_code
+    seen["ann while the hub is down"] = ann_kernel.execute("x += 1; print(x)").text.strip()
+    hub.start_hub(CH8_HUB_CULL_IDLE_S=str(CULL_IDLE_S), CH8_HUB_CULL_EVERY_S="5")
+    seen["servers found again"] = {user: hub.server(user).get("ready") and server_pid(user) == pid
+                                   for user, pid in servers.items()}
+    seen["ann's kernel after the restart"] = ann_kernel.execute("print(x)").text.strip()
+    notebook = f"{ASSIGNMENT}/{NB1}.ipynb"
+    content = hub.read_notebook(ann, notebook)
+    content["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "Written after the hub restarted."})
+    hub.save_notebook(ann, notebook, content)
+    seen["ann saves after the restart"] = hub.read_notebook(ann, notebook)["cells"][-1]["source"]
+    ines, path = hub.users["instructor"], f"/services/{COURSE_ID}/formgrader/api/assignment/{ASSIGNMENT}"
+    hub.wait("the formgrader service back", lambda: hub.call("GET", path, ines).status_code == 200, HUB_START_S)
+    seen["formgrader after the restart"] = formgrader(hub, "GET", f"assignment/{ASSIGNMENT}")["name"]
+
+
+CULL_IDLE_S = 90  # the restarted hub's idle timeout: shorter than Ines's pause, longer than Ann's and Ben's
+
+
+def idle_culled(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
+    """The culler stops the instructor's idle server and leaves Ann's, in use, alone."""
+    ines, ann = hub.users["instructor"], hub.users["ann"]
+    hub.wait("the culler stopping Ines's idle server", lambda: not hub.server(ines), CULL_IDLE_S + 30, every=1)
+    seen["ann's server after culling"] = bool(hub.server(ann).get("ready"))
+    seen["ann's kernel after culling"] = ann_kernel.execute("print(x)").text.strip()
+    seen["culler log"] = [line for line in hub.tail(400).splitlines() if "Culling server" in line]
+
+
+@pytest.fixture(scope="module")
+def class_day(semester) -> Iterator[dict]:
+    """After the semester, on its hub: each fault of a class day in turn; return what each step saw."""
+    hub = semester["hub"]
+    ann, ben = hub.users["ann"], hub.users["ben"]
+    started, seen = time.monotonic(), {}
+    ann_kernel = hub.open_notebook(ann, f"{ASSIGNMENT}/{NB1}.ipynb")
+    ben_kernel = hub.open_notebook(ben, f"{ASSIGNMENT}/{NB1}.ipynb")
+    try:
+        ann_kernel.execute("import os, subprocess, sys\nimport numpy as np\nx = 41")
+        seen["ben kernel pid"] = int(ben_kernel.execute("import os\ny = 7\nprint(os.getpid())").text)
+        runaway(hub, ann_kernel, ben_kernel, seen)
+        server_killed(hub, ann_kernel, seen)
+        ann_kernel = proxy_killed(hub, ann_kernel, seen)
+        hub_restarted(hub, ann_kernel, seen)
+        idle_culled(hub, ann_kernel, seen)
+    finally:
+        ann_kernel.close()
+        ben_kernel.close()
+    print(f"class day on the hub: {time.monotonic() - started:.0f} s (a runaway used {seen['cores of a runaway']:.2f} "
+          f"cores, a fork bomb stopped after {seen['fork bomb'][0]} processes, routes back "
+          f"{seen['routes back after']:.1f} s after a proxy restart)")
+    yield seen
+
+
+def test_each_server_runs_in_its_own_limits(class_day):
+    """The kernel's cgroup holds the configured limits; its rlimits say the same memory and processes."""
+    limits = class_day["limits"]
+    memory = limits.get("memory.max", limits.get("memory.limit_in_bytes"))
+    cpu = limits.get("cpu.max", limits.get("cpu.cfs_quota_us", "")).split()[0]
+    assert (memory, cpu, limits["pids.max"]) == (str(3 * GiB), "100000", "512"), limits
+    assert class_day["rlimits"] == [str(3 * GiB), "512"]
+
+
+def test_an_oversized_array_is_a_memory_error_in_that_kernel_only(class_day):
+    """np.ones too large for the limit (but not for the machine) fails in Ann's kernel, which lives on."""
+    for key in ("huge array", "array over the limit"):
+        assert (class_day[key].status, class_day[key].ename) == ("error", "MemoryError"), class_day[key]
+    assert class_day["ann after the runaway"] == "41"
+    assert class_day["ben during the runaway"] == "7"
+
+
+def test_a_students_processes_together_stay_within_the_limit(class_day):
+    """Two processes of Ann's, each within the limit, together over it: the larger is stopped, the kernel lives."""
+    assert class_day["two processes over the limit"] == ["-9"], class_day["two processes over the limit"]
+
+
+def test_a_runaway_gets_one_core_and_a_bounded_number_of_processes(class_day):
+    """Three endless loops of Ann's share one core; a fork bomb stops below the process limit."""
+    # At most the cap (and some: a 3 s sample); at least something, however busy the machine is.
+    assert 0 < class_day["cores of a runaway"] < 1.15, class_day["cores of a runaway"]
+    started, error = class_day["fork bomb"]
+    assert int(started) < 512 and error == "BlockingIOError", class_day["fork bomb"]
+
+
+def test_a_killed_server_is_started_again_with_the_work_saved(class_day):
+    """Ben's killed server (and its orphaned kernel) is gone; his new one opens his lab; Ann worked on."""
+    ben = class_day
+    assert ben["ann while ben is down"] == "42"
+    assert ben["ben's notebook kept"] and ben["ben's new server"]
+    assert ben["ben's old processes"] == []
+    assert ben["ben's landing"].endswith(f"/lab/tree/{ASSIGNMENT}/{NB1}.ipynb")
+
+
+def test_a_restarted_proxy_gets_its_routes_back(class_day):
+    """Killed and started again, the proxy routes to the running servers within the hub's route check."""
+    assert class_day["routes back after"] < ROUTE_CHECK_S + 15
+    assert class_day["ann after the proxy restart"] == "42"  # the kernel ran on without its proxy
+
+
+def test_a_restarted_hub_finds_the_running_servers(class_day):
+    """While the hub restarts, Ann's kernel runs her code; the new hub adopts both servers as they were."""
+    assert class_day["hub api while down"] >= 500  # the proxy says the hub is away
+    assert class_day["ann while the hub is down"] == "43"
+    assert all(class_day["servers found again"].values()), class_day["servers found again"]
+    assert class_day["ann's kernel after the restart"] == "43"
+    assert class_day["ann saves after the restart"] == "Written after the hub restarted."
+    assert class_day["formgrader after the restart"] == ASSIGNMENT
+
+
+def test_the_culler_stops_idle_servers_only(class_day):
+    """jupyterhub-idle-culler, a hub service, stopped Ines's idle server and left Ann's alone."""
+    assert class_day["ann's server after culling"] and class_day["ann's kernel after culling"] == "43"
+    assert any("Culling server" in line for line in class_day["culler log"]), class_day["culler log"]
