@@ -181,9 +181,9 @@ def test_a_requirement_the_lock_lacks_is_named(tmp_path):
     """A package added to requirements.txt without `tasks.py lock`: the row names it and the command."""
     clone = _borrowed_venv(_fresh_clone(tmp_path / "clone"))
     with open(clone / "requirements.txt", "a") as requirements:
-        requirements.write("jupyterhub-idle-culler>=1.4     # stops forgotten servers\n")
+        requirements.write("jupyterhub-systemdspawner>=1.0  # one server per systemd unit\n")
     report = doctor(root=clone)
-    assert "jupyterhub-idle-culler" in report.row(".venv = requirements.lock")[1]
+    assert "jupyterhub-systemdspawner" in report.row(".venv = requirements.lock")[1]
     assert report.fix(".venv = requirements.lock") == "python3 tasks.py lock"
 
 

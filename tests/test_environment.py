@@ -113,8 +113,8 @@ def test_a_new_requirement_is_reported_until_the_lock_is_made_again(tmp_path):
     """A package added to requirements.txt but not locked: setup refuses, naming it and `tasks.py lock`."""
     tasks = _tasks()
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text((ROOT / "requirements.txt").read_text() + "jupyterhub-idle-culler>=1.4  # culls\n")
-    assert tasks.unlocked(requirements, LOCK) == ["jupyterhub-idle-culler"]
+    requirements.write_text((ROOT / "requirements.txt").read_text() + "jupyterhub-systemdspawner>=1.0  # one server per systemd unit\n")
+    assert tasks.unlocked(requirements, LOCK) == ["jupyterhub-systemdspawner"]
 
 
 def test_lock_rewrites_environment_yml_pins_and_keeps_comments(tmp_path):

@@ -554,7 +554,16 @@ CULL_IDLE_S = 90  # the restarted hub's idle timeout: shorter than Ines's pause,
 def idle_culled(hub: Hub, ann_kernel: hubclient.Kernel, seen: dict) -> None:
     """The culler stops the instructor's idle server and leaves Ann's, in use, alone."""
     ines, ann = hub.users["instructor"], hub.users["ann"]
-    hub.wait("the culler stopping Ines's idle server", lambda: not hub.server(ines), CULL_IDLE_S + 30, every=1)
+    worked = [time.monotonic()]
+
+    def ines_culled_while_ann_works() -> bool:
+        """Ann runs a cell every 15 s (her work keeps her server in use); tell whether Ines's server is gone."""
+        if time.monotonic() - worked[0] > 15:
+            ann_kernel.execute("x += 0")
+            worked[0] = time.monotonic()
+        return not hub.server(ines)
+
+    hub.wait("the culler stopping Ines's idle server", ines_culled_while_ann_works, CULL_IDLE_S + 30, every=1)
     seen["ann's server after culling"] = bool(hub.server(ann).get("ready"))
     seen["ann's kernel after culling"] = ann_kernel.execute("print(x)").text.strip()
     seen["culler log"] = [line for line in hub.tail(400).splitlines() if "Culling server" in line]
