@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,8 +34,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import autograde
+from conftest import autograde, unavailable
 from helpers.grading import HIDDEN_NOTE
+from instructor.classhub import free_port
 from instructor.course import (ASSIGNMENT, cell_scores, make_scratch_course, nbgrader, solution_answers,
                                write_submission)
 from instructor.report import write_report
@@ -70,18 +70,6 @@ VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs a whole notebook, as for grading
 NO_POPUP_WAIT = 5  # s: JupyterLab asks about news right when the notebook is ready; wait past that
 
 
-def _unavailable(message: str) -> None:
-    """Skip with ``message`` (which says what to install); in CI (CI=true) fail instead."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -150,7 +138,7 @@ def _start_lab(scratch: Path) -> Lab:
 
 def _start_server(command: list[str], folder: Path, scratch: Path, log: Path, name: str) -> Lab:
     """Start a Jupyter server ``command`` in ``folder`` on a free loopback port with a token; return once it answers."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     env.update(JUPYTERLAB_SETTINGS_DIR=str(scratch / "user-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(scratch / "workspaces"),
@@ -235,10 +223,10 @@ def checkout_before() -> Iterator[dict[str, str]]:
 def browser(checkout_before):
     """A headless Debian chromium driven by Playwright (no browser download), closed at the end."""
     if sync_playwright is None:
-        _unavailable("Playwright is missing: python3 tasks.py setup (it is in requirements.txt), "
+        unavailable("Playwright is missing: python3 tasks.py setup (it is in requirements.txt), "
                      "or .venv/bin/python -m pip install playwright")
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"Chromium is missing ({CHROMIUM}): on Debian or Ubuntu `sudo apt-get install chromium`; "
+        unavailable(f"Chromium is missing ({CHROMIUM}): on Debian or Ubuntu `sudo apt-get install chromium`; "
                      "elsewhere set CHROMIUM to the path of a Chromium or Chrome binary")
     expect.set_options(timeout=UI_TIMEOUT)
     RESULTS.mkdir(parents=True, exist_ok=True)

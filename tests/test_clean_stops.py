@@ -21,7 +21,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,8 @@ import psutil
 import pytest
 import requests
 
-from instructor.classhub import MARK, missing_prerequisites
+from conftest import unavailable
+from instructor.classhub import MARK, free_port, missing_prerequisites
 from postgres_server import INSTALL_HINT, server_bin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +46,6 @@ BROWSER_RESULTS = ROOT / "test-results" / "browser"  # tests/test_browser.py's s
 NESTED_RUN = "LAB_TEST_NESTED_RUN"  # marks the processes of one nested run (servers in their own sessions too)
 
 
-def _unavailable(message: str) -> None:
-    """Skip with ``message`` (which says what to install); in CI (CI=true) fail instead."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(what: str, ready: Callable[[], object], timeout: float, log: Path | None = None) -> object:
@@ -144,7 +132,7 @@ def _answers(url: str, token: str) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 def test_stopping_tasks_py_lab_stops_jupyterlab_and_its_kernels(signum, tmp_path):
     """Start the lab and a kernel, signal tasks.py alone: tasks.py, JupyterLab and the kernel all end."""
-    port, token, log = _free_port(), secrets.token_hex(16), tmp_path / "lab.log"
+    port, token, log = free_port(), secrets.token_hex(16), tmp_path / "lab.log"
     scratch = {"JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
                "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     tasks = _start(["lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
@@ -178,8 +166,8 @@ def test_stopping_tasks_py_hub_stops_the_hub_and_removes_its_accounts(tmp_path):
     if not os.environ.get("MNIST_DIR"):
         problems.append("set MNIST_DIR to a folder with the four MNIST files (CI: ../shared/mnist)")
     if problems:
-        _unavailable("stopping tasks.py hub needs: " + "; ".join(problems))
-    port, log = _free_port(), tmp_path / "hub.log"
+        unavailable("stopping tasks.py hub needs: " + "; ".join(problems))
+    port, log = free_port(), tmp_path / "hub.log"
     tasks = _start(["hub", "--port", str(port), "--students", "1"], log)
     started: list[psutil.Process] = []
     try:
@@ -283,7 +271,7 @@ def _interrupt_and_check(tasks: subprocess.Popen, running: list[psutil.Process],
 def test_an_interrupted_run_stops_its_postgresql_server(tmp_path):
     """A run stopped while the PostgreSQL gradebook tests run leaves no server and no data folder."""
     if server_bin_dir() is None:
-        _unavailable(INSTALL_HINT)
+        unavailable(INSTALL_HINT)
     with _nested_run(tmp_path, "test_many_graders_at_once_lose_no_row and postgresql",
                      lambda tasks, run: _postgres_servers(run)) as (tasks, running, log):
         folders = [Path(tempfile.gettempdir()) / f"lab-postgres-{name}" for name in
@@ -296,7 +284,7 @@ def test_an_interrupted_run_stops_its_postgresql_server(tmp_path):
 def test_an_interrupted_run_stops_the_browser_tests_jupyterlab(tmp_path, kept_browser_results):
     """A run stopped while the browser tests start JupyterLab (python3 tasks.py lab) leaves neither running."""
     if not os.access(os.environ.get("CHROMIUM", "/usr/bin/chromium"), os.X_OK):
-        _unavailable("Chromium is missing (/usr/bin/chromium): sudo apt-get install chromium")
+        unavailable("Chromium is missing (/usr/bin/chromium): sudo apt-get install chromium")
     with _nested_run(tmp_path, "test_the_practice_notebook_opens_with_nothing_over_it",
                      lambda tasks, run: _descendants_named(tasks.pid, "jupyter-lab")) as (tasks, running, log):
         _interrupt_and_check(tasks, running, log)
@@ -306,7 +294,7 @@ def test_an_interrupted_run_stops_the_class_hub_and_removes_its_accounts(tmp_pat
     """A run stopped while the class hub test runs leaves no hub, proxy or server, and none of its accounts."""
     problems = missing_prerequisites()
     if problems or not os.environ.get("MNIST_DIR"):
-        _unavailable("the class hub test needs: " + "; ".join(problems or ["MNIST_DIR"]))
+        unavailable("the class hub test needs: " + "; ".join(problems or ["MNIST_DIR"]))
     with _nested_run(tmp_path, "test_people_log_in_with_their_system_password",
                      lambda tasks, run: _descendants_named(tasks.pid, "bin/jupyterhub ")) as (tasks, running, log):
         makers = {str(p.pid) for p in running if "pytest" in _command(p)}
