@@ -556,9 +556,13 @@ def _answer_panel(page, grade_id: str):
 
 
 def _submission_ready(page) -> None:
-    """Wait until a submission's page has loaded its grades and comments: before that, typed points are not saved."""
-    page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded "
-                           "&& formgrader.comments.loaded", timeout=UI_TIMEOUT)
+    """Wait until a submission's page has loaded its grades and comments: before that, typed points are not saved.
+
+    (Not ``formgrader.loaded``: in this formgrader the page's init never gets as far as setting it;
+    the grades and comments it binds first are what a typed score needs.)
+    """
+    page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded "
+                           "&& formgrader.comments && formgrader.comments.loaded", timeout=UI_TIMEOUT)
 
 
 def _saved(page, what: str):
