@@ -91,8 +91,11 @@ class PostgresServer:
         for _ in range(3):  # another program may take the free port between the probe and the start
             self.port = free_port()
             # Loopback only; the unix socket in the temporary folder, not in /var/run/postgresql.
+            # Shared memory as files in the data folder (mmap), removed with it: POSIX segments in
+            # /dev/shm outlive a server that is killed.
             options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} "
-                       "-c fsync=off -c full_page_writes=off -c max_connections=100")
+                       "-c fsync=off -c full_page_writes=off -c max_connections=100 "
+                       "-c dynamic_shared_memory_type=mmap")
             started = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", options,
                                 "-w", "-t", str(START_TIMEOUT), "start", timeout=START_TIMEOUT + 10)
             if started.returncode == 0 and self._accepts_connections():

@@ -6,6 +6,7 @@ them. Whatever the student's side does, the verdict depends only on what its fun
 """
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import threading
@@ -27,12 +28,15 @@ SETUP = "import numpy as np\nfrom helpers import call, check, number, parts, arr
 
 def _check(source: str, student: dict, setup: str = SETUP, timeout: float = 20):
     """Run ``source`` as a sealed check against the functions in ``student``; return its outcome."""
-    folder = Path(tempfile.mkdtemp(prefix="ch8-check-test-"))
-    run = CheckRun("test-check", source, notebook_namespace([setup]), folder, timeout)
-    kernel = threading.Thread(target=_quietly, args=(serve, str(run.path), student))
-    kernel.start()
-    kernel.join(timeout + 5)
-    return run.finish()
+    folder = Path(tempfile.mkdtemp(prefix="ch8-check-test-"))  # short: a Unix socket's path is at most 107 bytes
+    try:
+        run = CheckRun("test-check", source, notebook_namespace([setup]), folder, timeout)
+        kernel = threading.Thread(target=_quietly, args=(serve, str(run.path), student))
+        kernel.start()
+        kernel.join(timeout + 5)
+        return run.finish()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _quietly(function, *args) -> None:
@@ -238,6 +242,7 @@ def test_a_student_side_that_never_serves_or_hangs_up_ends_the_check_in_bounded_
     outcome = run.finish(wait=10)
     assert not outcome.passed and outcome.why == "channel"
     mute.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_verdicts_outputs_score_what_the_verdict_says():
