@@ -12,6 +12,7 @@ CPU seconds, unlike wall-clock seconds, barely change when other work shares the
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 
@@ -55,21 +56,25 @@ def phases(nb: nbformat.NotebookNode, kind: str) -> dict[str, float]:
         client.execute_cell(cell, 0)
         marks.append(float(cell.outputs[0]["text"]))
 
-    last = max(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
+    last = max(i for i, c in enumerate(nb.cells)  # the last check (written answers are Markdown)
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
     start = time.perf_counter()
     folder = tempfile.mkdtemp(prefix="ch8-phases-")  # the student's folder: the sandbox copies it
     client.resources = {"metadata": {"path": folder}}
-    with client.setup_kernel(cwd=folder):
-        client.wait_for_reply(client.kc.kernel_info())
-        wall = time.perf_counter() - start
-        clock()
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            client.execute_cell(cell, index)
-            if "setup" in cell.metadata.get("nbgrader", {}).get("grade_id", "") or index == last:
-                clock()
-        clock()
+    try:
+        with client.setup_kernel(cwd=folder):
+            client.wait_for_reply(client.kc.kernel_info())
+            wall = time.perf_counter() - start
+            clock()
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                client.execute_cell(cell, index)
+                if "setup" in cell.metadata.get("nbgrader", {}).get("grade_id", "") or index == last:
+                    clock()
+            clock()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     spent = [marks[0]] + [b - a for a, b in zip(marks, marks[1:])]
     return {**dict(zip(PHASES, spent)), "start wall": wall}
 
