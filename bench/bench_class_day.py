@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 import websocket
 
 from instructor import hubclient, hublimits
-from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
-                                 remove_class, remove_stale_classes, server_pid, start_hub, start_proxy, stop_hub,
-                                 stop_proxy, unreachable_for_others)
+from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_for_the_lab,
+                                 remove_class, remove_stale_classes, server_pid, shared_mnist, start_hub, start_proxy,
+                                 stop_hub, stop_proxy)
 from instructor.course import ASSIGNMENT, ROOT, solution_answers
 
 TAG = "ch8b"  # every account of the run starts with it
@@ -128,13 +127,6 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else math.nan
 
 
-def log_in(hub: hubclient.Hub, klass: Class, name: str) -> None:
-    """Log ``name`` in with their password (PAM); keep their token."""
-    response = hub.login(name, klass.passwords[name])
-    assert response.status_code in (200, 201), f"login {name}: HTTP {response.status_code} {response.text[:300]}"
-    hub.tokens[name] = response.json()["token"]
-
-
 def open_lab(hub: hubclient.Hub, name: str) -> None:
     """Open the lab as a browser does: the server's landing page sends JupyterLab to notebook 01, which loads."""
     landing = urlsplit(hub.call("GET", f"/user/{name}/", name).headers.get("Location", "")).path
@@ -180,7 +172,7 @@ def alone(hub: hubclient.Hub, klass: Class, name: str, watch: MemoryWatch,
           notebooks: list[str] | None) -> list[tuple[str, float, float, int]]:
     """One student alone runs the notebooks (all by default) in turn; return (notebook, wall s, CPU s, peak bytes) each."""
     started = time.monotonic()
-    log_in(hub, klass, name)
+    hub.log_in(name, klass.passwords[name])
     hub.spawn(name)
     hub.wait_for_server(name, SPAWN_S)
     group, rows = watch.watch(name), []
@@ -206,7 +198,7 @@ def student_day(hub: hubclient.Hub, klass: Class, name: str, answers: dict[str, 
     student = Student(name)
     try:
         started = time.monotonic()
-        log_in(hub, klass, name)
+        hub.log_in(name, klass.passwords[name])
         hub.spawn(name)
         hub.wait_for_server(name, SPAWN_S, every=1)
         student.ready_s = time.monotonic() - started
@@ -268,19 +260,6 @@ def sizing(rows: list[tuple[str, float, float, int]]) -> list[str]:
     return lines
 
 
-def prerequisites() -> list[str]:
-    """Return what this machine lacks for the bench, each with how to fix it."""
-    problems = missing_prerequisites()
-    mnist = os.environ.get("MNIST_DIR", "")
-    if not Path(mnist, "train-images-idx3-ubyte.gz").is_file():
-        problems.append("set MNIST_DIR to a folder with the four MNIST files")
-    for needed in (ROOT, Path(sys.executable).parent):
-        blocked = unreachable_for_others(needed)
-        if blocked:
-            problems.append(f"every student's server reads {needed}, but other users cannot enter {blocked}")
-    return problems
-
-
 def main() -> int:
     """Run the class day for each size; print the figures; remove everything; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -288,7 +267,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=60, help="stop everything after this long (default 60)")
     parser.add_argument("--notebooks", nargs="+", default=None, help="what the student alone runs (default: 01 to 05)")
     args = parser.parse_args()
-    problems = prerequisites()
+    mnist = shared_mnist()
+    problems = missing_for_the_lab(mnist)
     if problems:
         print("The class day bench needs:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
@@ -300,18 +280,18 @@ def main() -> int:
     print(f"Class day bench: {os.cpu_count()} cores, {machine_used() / GB:.1f} of "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GB:.1f} GB in use, load average "
           f"{os.getloadavg()[0]:.1f}; making {len(names)} student accounts ...", flush=True)
-    klass = create_class(folder, f"{TAG}-", students=names, instructors=("ines",), mnist_dir=Path(os.environ["MNIST_DIR"]))
+    klass = create_class(folder, f"{TAG}-", students=names, instructors=("ines",), mnist_dir=mnist)
     url = f"http://127.0.0.1:{free_port()}"
     log = folder / "hub.log"
-    env = hub_environment(klass, url, Path(os.environ["MNIST_DIR"]))
+    env = hub_environment(klass, url, mnist)
     hub = hubclient.Hub(url, log)
     proxy = process = watch = None
     try:
         proxy = start_proxy(env, log)
         process = start_hub(klass, env, log)
-        hub.wait("the hub answering", lambda: process.poll() is None and hub_answers(url), 120)
+        hub.wait("the hub answering", lambda: process.poll() is None and hub.answers(), 120)
         ines = klass.instructors[0]
-        log_in(hub, klass, ines)
+        hub.log_in(ines, klass.passwords[ines])
         hub.wait("the formgrader service answering", lambda: hub.call(
             "GET", f"/services/{COURSE_ID}/formgrader/api/assignments", ines).status_code == 200, 120)
         for step in ("assign", "release"):  # the instructor generates and releases the lab
@@ -357,13 +337,6 @@ def main() -> int:
 def interrupted(signum: int, frame) -> None:
     """Turn SIGTERM into the KeyboardInterrupt of Ctrl-C, so that the clean-up runs."""
     raise KeyboardInterrupt
-
-
-def hub_answers(url: str) -> bool:
-    """Return whether the hub answers on its public address."""
-    with contextlib.suppress(requests.RequestException):
-        return requests.get(f"{url}/hub/api/", timeout=5).status_code == 200
-    return False
 
 
 if __name__ == "__main__":

@@ -96,6 +96,26 @@ def unreachable_for_others(path: Path) -> Path | None:
     return None
 
 
+def shared_mnist() -> Path | None:
+    """Return the MNIST folder a class shares (MNIST_DIR), or None when it is not set up."""
+    folder = os.environ.get("MNIST_DIR", "")
+    return Path(folder) if folder and Path(folder, "train-images-idx3-ubyte.gz").is_file() else None
+
+
+def missing_for_the_lab(mnist_dir: Path | None) -> list[str]:
+    """Return what a class hub running this lab lacks here: missing_prerequisites(), MNIST, and the
+    folders every class member's server reads (this checkout, this Python, MNIST) being open to them."""
+    problems = missing_prerequisites()
+    if mnist_dir is None:
+        problems.append("set MNIST_DIR to a folder with the four MNIST files")
+    for needed in (ROOT, Path(sys.executable).parent, mnist_dir):
+        blocked = needed and unreachable_for_others(needed)
+        if blocked:
+            problems.append(f"every class member's server reads {needed}, but other users cannot enter "
+                            f"{blocked}: chmod o+x {blocked}, or put it where everyone can read it")
+    return problems
+
+
 def _interpreter_files() -> list[Path]:
     """Return the files of this Python that every server needs: its standard library and libpython."""
     files = [Path(sysconfig.get_path("stdlib"))]

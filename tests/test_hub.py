@@ -27,7 +27,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,9 +38,9 @@ import pytest
 import requests
 
 from instructor import hubclient, hublimits
-from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_prerequisites,
-                                 remove_class, remove_stale_classes, server_pid, start_hub, start_proxy, stop_hub,
-                                 stop_proxy, unreachable_for_others)
+from instructor.classhub import (COURSE_ID, Class, create_class, free_port, hub_environment, missing_for_the_lab,
+                                 remove_class, remove_stale_classes, server_pid, shared_mnist, start_hub, start_proxy,
+                                 stop_hub, stop_proxy)
 from instructor.course import ASSIGNMENT, ROOT, max_points, page_text, solution_answers, total_points
 from instructor.written import grade_in_formgrader, questions
 from mutants import MUTANTS, NB1
@@ -76,9 +75,7 @@ class Hub(hubclient.Hub):
         """Return whether the hub answers on its public address (fail at once if it exited)."""
         if self.hub_process.poll() is not None:
             raise AssertionError(f"jupyterhub exited with code {self.hub_process.returncode}\n{self.tail()}")
-        with contextlib.suppress(requests.RequestException):
-            return requests.get(f"{self.url}/hub/api/", timeout=5).status_code == 200
-        return False
+        return super().answers()
 
     def start_hub(self, **settings: str) -> None:
         """Start the hub (with ``settings`` changed in its environment) and wait until it answers."""
@@ -122,13 +119,8 @@ def class_hub(mnist_dir: Path) -> Iterator[Hub]:
 def fill_in(hub: Hub, user: str, answers: dict[str, dict[str, str]]) -> None:
     """Write ``answers`` ({notebook: {grade_id: code}}) into the user's fetched notebooks, through their server."""
     for notebook, cells in answers.items():
-        path = f"/user/{user}/api/contents/{ASSIGNMENT}/{notebook}.ipynb"
-        model = hub.ok("GET", path, user)
-        for cell in model["content"]["cells"]:
-            grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-            if grade_id in cells:
-                cell["source"] = cells[grade_id]
-        hub.ok("PUT", path, user, json={"type": "notebook", "format": "json", "content": model["content"]})
+        path = f"{ASSIGNMENT}/{notebook}.ipynb"
+        hub.save_notebook(user, path, hubclient.fill_in(hub.read_notebook(user, path), cells))
 
 
 def assignments(hub: Hub, user: str) -> list[dict]:
@@ -148,38 +140,23 @@ def formgrader(hub: Hub, method: str, path: str, **kwargs) -> dict | list:
     return hub.ok(method, f"/services/{COURSE_ID}/formgrader/api/{path}", hub.users["instructor"], **kwargs)
 
 
-def mnist_dir() -> Path | None:
-    """Return the MNIST folder the class shares (MNIST_DIR), or None when it is not set up."""
-    folder = os.environ.get("MNIST_DIR", "")
-    return Path(folder) if folder and Path(folder, "train-images-idx3-ubyte.gz").is_file() else None
-
-
 @pytest.fixture(scope="module")
 def semester() -> Iterator[dict]:
     """Run the whole round trip once and return what every step saw, for the tests below to check."""
-    problems = missing_prerequisites()
-    if mnist_dir() is None:
-        problems.append("set MNIST_DIR to a folder with the four MNIST files (CI: ../shared/mnist)")
-    for needed in (ROOT, Path(sys.executable).parent, mnist_dir()):
-        blocked = needed and unreachable_for_others(needed)
-        if blocked:
-            problems.append(f"every class member's server reads {needed}, but other users cannot enter "
-                            f"{blocked}: chmod o+x {blocked}, or put the checkout where everyone can read it")
+    problems = missing_for_the_lab(shared_mnist())
     if problems:
-        message = "the class hub test needs:\n  " + "\n  ".join(problems)
+        message = "the class hub test needs (CI: MNIST_DIR=../shared/mnist):\n  " + "\n  ".join(problems)
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
 
     seen: dict = {"started": time.monotonic()}
-    with class_hub(mnist_dir()) as hub:
+    with class_hub(shared_mnist()) as hub:
         ines, ann, ben = hub.users["instructor"], hub.users["ann"], hub.users["ben"]
         seen["hub"] = hub
         seen["wrong_password"] = hub.login(ann, "not-" + hub.klass.passwords[ann]).status_code
         for user in (ines, ann, ben):
-            response = hub.login(user, hub.klass.passwords[user])
-            assert response.status_code in (200, 201), f"login {user}: {response.status_code} {response.text}"
-            hub.tokens[user] = response.json()["token"]
+            hub.log_in(user, hub.klass.passwords[user])
         # Ines and Ann log in before the release, Ben only after it.
         hub.spawn(ines)
         hub.spawn(ann)
