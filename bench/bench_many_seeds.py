@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 
 # As notebook 05 does: Networks keeps every core busy itself (a thread per core), BLAS threads on top only compete.
-for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+from helpers.notebook import BLAS_THREADS  # imports no NumPy
+
+for variable in BLAS_THREADS:
     os.environ.setdefault(variable, "1")
 
 import time  # noqa: E402

@@ -32,10 +32,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.notebook import BLAS_THREADS
 from instructor.settings import CourseSettings, course_settings, load_config
 from instructor.summary import summary_text, write_summary, written_text
 
-THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNNER = "CH8_AUTOGRADE_RUNNER"  # set in the workers: the runner writes the summary and the scan once, at the end
 
 
@@ -116,7 +116,7 @@ def submission_limit(config, notebooks: int) -> float:
 def grade_class(course: Path, students: list[str], jobs: int, overrides: list[str], force: bool = False,
                 echo=print, limit: float = 3600.0) -> list[Outcome]:
     """Grade ``students`` with ``jobs`` worker processes; return one Outcome per student."""
-    for name in THREADS:
+    for name in BLAS_THREADS:
         os.environ[name] = "1"  # inherited by every kernel: N workers, N cores, same numbers
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state from the caller
     from instructor.forkserver import SCRATCH

@@ -39,14 +39,17 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from helpers.notebook import BLAS_THREADS
+
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.debugger",
            "IPython.core.oinspect", "IPython.extensions.storemagic", "sqlite3", "psutil", "tornado.queues",
            "numpy", "matplotlib", "matplotlib.pyplot", "helpers", "helpers.data", "helpers.mnist",
-           "helpers.grading", "helpers.progress", "helpers.figures", "helpers.speed", "pooch", "instructor.agent")
+           "helpers.grading", "helpers.progress", "helpers.figures", "helpers.speed", "helpers.notebook", "pooch",
+           "instructor.agent")
 """What every grading kernel imports anyway (found by comparing sys.modules of a started kernel)."""
 # ipykernel sets this for every kernel; matplotlib reads it on import, so the zygote sets it first.
 INLINE = "module://matplotlib_inline.backend_inline"
-THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+THREADS = dict.fromkeys(BLAS_THREADS, "1")  # one BLAS thread per kernel: N workers use N cores
 SCRATCH = "CH8_GRADING_SCRATCH"  # where the workers' folders go (set by instructor/autograde.py)
 START_S = 60  # seconds the zygote may take to import everything and say "ready"
 ANSWER_S = 30  # seconds the zygote may take to answer one request
@@ -75,17 +78,6 @@ def _hand_over(path: Path) -> None:
         os.chown(item, NOBODY, NOBODY, follow_symlinks=False)
 
 
-def mnist_env() -> dict[str, str]:
-    """Return MNIST_DIR and MNIST_CACHE as the grader finds them, so a kernel (whose home is elsewhere) finds the same
-    files and the cache of parsed arrays instead of parsing MNIST again."""
-    from helpers.mnist import cache_dir
-
-    found = {"MNIST_CACHE": str(cache_dir().resolve())}
-    if os.environ.get("MNIST_DIR"):
-        found["MNIST_DIR"] = str(Path(os.environ["MNIST_DIR"]).resolve())
-    return found
-
-
 class _Zygote:
     """The warm process of one grading worker (sandboxed or not), and the pipe to talk to it."""
 
@@ -101,7 +93,7 @@ class _Zygote:
                "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         argv = [sys.executable, "-m", "instructor.forkserver", str(self.root), "sandbox" if sandbox else "plain"]
         if sandbox:
-            from instructor.sandbox import KERNEL_ENV, command
+            from instructor.sandbox import KERNEL_ENV, command, mnist_env
 
             env.update({k: v for k, v in os.environ.items() if k in KERNEL_ENV and k not in env})
             env.update(mnist_env())
@@ -234,7 +226,8 @@ def _copy_folder(source: Path, target: Path, limit: int = 64 * 2 ** 20, most: in
     """
     target.mkdir(exist_ok=True)
     total = 0
-    for path in sorted(source.rglob("*"))[:most * 4] if source.is_dir() else []:
+    # the walk itself stops after most * 4 entries: sorting first would list a huge folder whole
+    for path in sorted(itertools.islice(source.rglob("*"), most * 4)) if source.is_dir() else []:
         if path.is_symlink() or not path.is_file() or path.stat().st_size + total > limit:
             continue
         most -= 1
@@ -257,7 +250,7 @@ class ForkingProvisioner(LocalProvisioner):
         arguments = cmd[cmd.index("-f"):] if "-f" in cmd else cmd[1:]
         warm, kernel_dir = km.zygote, km.kernel_dir
         if warm.sandbox:
-            from instructor.sandbox import KERNEL_ENV
+            from instructor.sandbox import KERNEL_ENV, mnist_env
 
             home = kernel_dir / "home"
             _copy_folder(Path(cwd), home)

@@ -82,15 +82,20 @@ def _package_dirs() -> list[Path]:
     return [Path(helpers.__file__).resolve().parent, Path(instructor.__file__).resolve().parent]
 
 
-def _mnist_dirs() -> list[Path]:
-    """Return the folders MNIST is read from (MNIST_DIR, the cache of parsed arrays) that exist."""
+def mnist_env() -> dict[str, str]:
+    """Return MNIST_DIR and MNIST_CACHE as the grader finds them, so a kernel (whose home is elsewhere) finds the same
+    files and the cache of parsed arrays instead of parsing MNIST again."""
     from helpers.mnist import cache_dir
 
-    found = []
-    for folder in (os.environ.get("MNIST_DIR"), str(cache_dir())):
-        if folder and Path(folder).is_dir():
-            found.append(Path(folder).resolve())
+    found = {"MNIST_CACHE": str(cache_dir().resolve())}
+    if os.environ.get("MNIST_DIR"):
+        found["MNIST_DIR"] = str(Path(os.environ["MNIST_DIR"]).resolve())
     return found
+
+
+def _mnist_dirs() -> list[Path]:
+    """Return the folders MNIST is read from (MNIST_DIR, the cache of parsed arrays) that exist."""
+    return [Path(folder) for folder in mnist_env().values() if Path(folder).is_dir()]
 
 
 def _site_dirs() -> list[Path]:
@@ -222,7 +227,9 @@ def problem() -> str | None:
         folder.chmod(0o777)  # the sandbox's user may be nobody
         if os.geteuid() == 0:
             os.chown(folder, NOBODY, NOBODY)
-        env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}}
+        env = {"PATH": "/usr/bin:/bin"}
+        if "LD_LIBRARY_PATH" in os.environ:  # a relocated Python finds its libpython there
+            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         process = start(folder, [sys.executable, "-c", _PROBE, str(folder)], env,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         said, _ = process.communicate(timeout=60)
