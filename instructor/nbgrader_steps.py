@@ -421,6 +421,14 @@ def unreadable_reason(path: Path) -> str | None:
     return None
 
 
+def _student_of(notebook: str) -> str:
+    """Return whose submission ``notebook`` is: the folder above its assignment's.
+
+    (A convert hook's ``student`` argument is nbgrader's --student pattern, often "*", not a name.)
+    """
+    return Path(notebook).parent.parent.name
+
+
 class UnreadableNotebooks:
     """Autograde hooks: skip files that are not notebooks, then score them 0 with a page that says why.
 
@@ -437,9 +445,8 @@ class UnreadableNotebooks:
         for path in list(notebooks):
             # a byte-order mark, CRLF or nbformat 4.0-4.4 from another editor: graded as any other, and the
             # file as it was handed in is kept beside the student's grading records
-            # (nbgrader passes its --student pattern, often "*": the student is the folder above the assignment's)
-            owner = Path(path).parent.parent.name
-            normalise(Path(path), keep=Path(self.status_dir) / owner / f"{Path(path).stem}.as-handed-in.ipynb")
+            keep = Path(self.status_dir) / _student_of(path) / f"{Path(path).stem}.as-handed-in.ipynb"
+            normalise(Path(path), keep=keep)
             if unreadable_reason(Path(path)) is not None:
                 notebooks.remove(path)
 
@@ -543,8 +550,8 @@ class GradingHooks(UnreadableNotebooks):
         from instructor.summary import locked, write_summary
 
         settings = self.settings()
-        if notebooks:  # nbgrader passes its --student pattern ("*"): the student is the folder above the assignment's
-            scan_student(settings, Path(notebooks[0]).parent.parent.name)
+        if notebooks:
+            scan_student(settings, _student_of(notebooks[0]))
         if os.environ.get(RUNNER) != "1":
             with locked(settings):
                 write_summary(settings)
