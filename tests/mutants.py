@@ -66,7 +66,7 @@ def train_epoch_minibatch(images, labels, weights_0_1, weights_1_2, alpha, batch
     return error, correct_cnt
 '''
 
-_HIDDEN_DELTA = '''
+HIDDEN_DELTA = '''
 def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
     """The hidden delta, with the mask when there is one."""
     layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
@@ -177,11 +177,11 @@ def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
     # `if mask:` fails as soon as there is a mask (NumPy: "truth value ... ambiguous"); the message must
     # say what to write instead, not pass on NumPy's advice (.any(), which fails where mask is None).
     "if_mask_on_an_array": Mutant(
-        NB3, "nb03-hidden-delta", _edit(_HIDDEN_DELTA, "    if mask is not None:\n", "    if mask:\n"),
+        NB3, "nb03-hidden-delta", _edit(HIDDEN_DELTA, "    if mask is not None:\n", "    if mask:\n"),
         ("nb03-test-delta-mask",), "write `if mask is not None:`"),
     # NumPy's advice followed: right with a mask, fails without one (the run without dropout).
     "mask_any_without_a_mask": Mutant(
-        NB3, "nb03-hidden-delta", _edit(_HIDDEN_DELTA, "    if mask is not None:\n", "    if mask.any():\n"),
+        NB3, "nb03-hidden-delta", _edit(HIDDEN_DELTA, "    if mask is not None:\n", "    if mask.any():\n"),
         ("nb03-test-delta-no-mask",), "test it first: `if mask is not None:`"),
     "one_mask_value_for_all_units": Mutant(
         NB3, "nb03-forward", _edit(FORWARD, "np.random.randint(2, size=layer_1.shape)", "np.random.randint(2)"),

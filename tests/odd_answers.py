@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mutants import FORWARD, MINIBATCH, NB1, NB2, NB3, NB4
+from mutants import FORWARD, HIDDEN_DELTA, MINIBATCH, NB1, NB2, NB3, NB4
 
 NB5 = "05_evidence"
 
@@ -91,14 +91,7 @@ def early_stopping(weights, train_one_epoch, validation_accuracy, patience, max_
 
 _FORWARD = FORWARD.strip("\n")
 
-_DELTA = '''
-def hidden_delta(layer_2_delta, weights_1_2, layer_1, mask):
-    """The hidden delta."""
-    layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
-    if mask is not None:
-        layer_1_delta = layer_1_delta * mask
-    return layer_1_delta
-'''.strip("\n")
+_DELTA = HIDDEN_DELTA.strip("\n")
 
 _MINIBATCH = MINIBATCH.strip("\n")
 
